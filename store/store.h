@@ -1,0 +1,250 @@
+/* store.h — the esfs event store: streams of immutable events on LMDB.
+ *
+ * A store is a directory holding one LMDB environment. It keeps:
+ *
+ *   - streams, each a gapless sequence of events numbered from version 1;
+ *   - one global log of every event, numbered by global position from 1 in
+ *     commit order, with no gaps;
+ *   - at most one snapshot per stream, and named checkpoints (a consumer's
+ *     last processed global position).
+ *
+ * Each event is stored once, as the exact bytes of its envelope, one line of
+ * JSON ending in '\n', ready to be served:
+ *
+ *   {"event_id":…,"stream_id":…,"event_type":…,"version":…,
+ *    "schema_version":…,"data":{…},"metadata":{…},"global_position":…,
+ *    "created_at":"2026-11-23T10:30:00.123456Z"}
+ *
+ * Durability: every call that changes the store is one LMDB write
+ * transaction, committed with LMDB's default full sync before the call
+ * returns. A call that returned 0 survives a crash of the process and a
+ * power cut; a call that failed changed nothing.
+ *
+ * Errors: every function returns 0 on success or a positive errno value:
+ *
+ *   EINVAL     bad argument (a bad name, bad JSON, a version out of range)
+ *   ENOENT     no such stream, event, snapshot or checkpoint
+ *   EEXIST     a conflict: the stream already exists, a wrong expected
+ *              version, or an event id already stored elsewhere
+ *   ENOTEMPTY  removing a stream that has events
+ *   EFBIG      an event envelope larger than the store's limit
+ *   ENOSPC     the disk is full
+ *   EROFS      a change to a store opened read-only
+ *   ENOMEM, EIO  out of memory; an unexpected LMDB or system error
+ *
+ * After a failure es_why() tells the reason in one line of text.
+ *
+ * Threads: an es_store may be used from many threads at once. Reads happen
+ * inside a read view (es_read_begin/es_read_end): a consistent snapshot of
+ * the store in which pointers handed out stay valid until the view ends. A
+ * thread holds at most one read view at a time and makes no change to the
+ * store while it holds one.
+ */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Expected version that disables the check. */
+#define ES_ANY (-1)
+
+/* Default largest event envelope, in bytes. */
+#define ES_MAX_EVENT_DEFAULT (1024 * 1024)
+
+/* Largest version, global position and id: ids must fit in 56 bits so
+ * that a filesystem can derive inode numbers from them. */
+#define ES_ID_MAX ((UINT64_C(1) << 56) - 1)
+
+typedef struct es_store es_store;
+typedef struct es_read es_read;
+
+typedef struct es_options {
+	size_t max_event;	/* largest envelope; 0 means ES_MAX_EVENT_DEFAULT */
+	int read_only;		/* open for reading only; the store must exist */
+} es_options;
+
+/* A stream as stored. name is not NUL-terminated. */
+typedef struct es_stream {
+	uint64_t id;		/* never reused, even after removal */
+	uint64_t version;	/* number of events; 0 for an empty stream */
+	int64_t created_us;	/* microseconds since the epoch, UTC */
+	int64_t updated_us;	/* time of the last append, or created_us */
+	const char *name;
+	size_t name_len;
+} es_stream;
+
+/* An event as stored. json is the envelope line, '\n' included. */
+typedef struct es_event {
+	uint64_t position;
+	uint64_t stream_id;
+	uint64_t version;
+	int64_t created_us;
+	unsigned char id[16];
+	const char *json;
+	size_t json_len;
+} es_event;
+
+/* A snapshot as stored. json is the line
+ * {"stream_id":…,"version":N,"created_at":…,"data":{…}} and '\n'. */
+typedef struct es_snapshot {
+	uint64_t stream_id;
+	uint64_t version;
+	int64_t created_us;
+	const char *json;
+	size_t json_len;
+} es_snapshot;
+
+/* A checkpoint as stored. has_position is 0 for a name that was reserved
+ * (es_checkpoint_reserve) but never written: such a checkpoint does not
+ * exist for readers. */
+typedef struct es_checkpoint {
+	uint64_t id;		/* stable for the name, never reused */
+	uint64_t position;
+	int has_position;
+	int64_t updated_us;
+	const char *name;
+	size_t name_len;
+} es_checkpoint;
+
+/* An event to append. */
+typedef struct es_event_in {
+	const char *type;	/* event type, a name (see es_name_check) */
+	size_t type_len;
+	const unsigned char *id;	/* 16-byte UUID, or NULL to generate one */
+	uint32_t schema_version;	/* 0 means 1 */
+	const char *data;	/* a JSON object; whitespace is removed */
+	size_t data_len;
+	const char *metadata;	/* a JSON object, or NULL for {} */
+	size_t metadata_len;
+} es_event_in;
+
+/* What an append did. For a retry (an idempotent repeat of events already
+ * stored) nothing was written and the numbers are those of the stored
+ * events. */
+typedef struct es_appended {
+	uint64_t first_version, last_version;
+	uint64_t first_position, last_position;
+	int retry;
+} es_appended;
+
+/* The reason for the last failure in the calling thread, one line. */
+const char *es_why(void);
+
+/* Opens the store in directory dir, creating the directory and the store
+ * when missing (unless opts->read_only). opts may be NULL. The memory map
+ * grows on demand; there is no size to tune. */
+int es_open(const char *dir, const es_options *opts, es_store **out);
+
+/* Closes the store. No read view may be open. */
+void es_close(es_store *s);
+
+/* ---- Changes: each is one durable transaction. ---------------------- */
+
+/* Creates the empty stream name (version 0). EEXIST if it exists. */
+int es_stream_create(es_store *s, const char *name, size_t len);
+
+/* Removes stream name, which must have no events (else ENOTEMPTY). */
+int es_stream_remove(es_store *s, const char *name, size_t len);
+
+/* Appends n >= 1 events to stream name, atomically, with consecutive
+ * versions and global positions.
+ *
+ * Idempotency comes first: when every event carries an id and all of those
+ * ids are already stored in this stream in this order, the call is a retry:
+ * it returns 0 with out->retry set and writes nothing, whatever expected
+ * says. An id stored in another stream, or a batch of which only some ids
+ * are stored, is a conflict (EEXIST). Ids repeated within the batch are
+ * EINVAL.
+ *
+ * Then expected is checked: ES_ANY, or the stream's current version
+ * (EEXIST when it differs). out may be NULL. */
+int es_append(es_store *s, const char *name, size_t len, int64_t expected,
+	      const es_event_in *ev, size_t n, es_appended *out);
+
+/* Replaces the snapshot of stream name: version in 1 … the stream's
+ * version (else EINVAL), data a JSON object. ENOENT without the stream. */
+int es_snapshot_put(es_store *s, const char *name, size_t len,
+		    uint64_t version, const char *data, size_t data_len);
+
+/* Deletes the snapshot of stream name; ENOENT when there is none. */
+int es_snapshot_delete(es_store *s, const char *name, size_t len);
+
+/* Gives checkpoint name an id without giving it a position, so that a
+ * file can stand for it before its first write. Idempotent. */
+int es_checkpoint_reserve(es_store *s, const char *name, size_t len,
+			  uint64_t *id);
+
+/* Sets checkpoint name to position, 0 … the last global position (else
+ * EINVAL), creating it when missing. */
+int es_checkpoint_put(es_store *s, const char *name, size_t len,
+		      uint64_t position);
+
+/* Deletes checkpoint name; ENOENT when it has no position. */
+int es_checkpoint_delete(es_store *s, const char *name, size_t len);
+
+/* ---- Reads: inside a read view. ------------------------------------- */
+
+int es_read_begin(es_store *s, es_read **out);
+void es_read_end(es_read *r);
+
+/* The last global position (0 for an empty store), and the time of that
+ * event (0 when empty). */
+int es_head(es_read *r, uint64_t *position, int64_t *created_us);
+
+/* Number of streams. */
+int es_stream_count(es_read *r, uint64_t *count);
+
+/* A stream by name, or by id. */
+int es_stream_get(es_read *r, const char *name, size_t len, es_stream *out);
+int es_stream_get_id(es_read *r, uint64_t id, es_stream *out);
+
+/* The event at a global position, or at a version of a stream. */
+int es_event_get(es_read *r, uint64_t position, es_event *out);
+int es_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
+		    es_event *out);
+
+/* The snapshot of a stream; ENOENT when it has none. */
+int es_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out);
+
+/* A checkpoint by name, or by id; ENOENT for an unknown name. A reserved
+ * name that was never written is returned with has_position 0. */
+int es_checkpoint_get(es_read *r, const char *name, size_t len,
+		      es_checkpoint *out);
+int es_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out);
+
+/* ---- Walks: cursor walks in key order, from a key on. ---------------- *
+ * The callback returns 0 to go on, anything else to stop; the walk then
+ * returns 0. Nothing is loaded beyond the item at hand. */
+
+typedef int (*es_event_fn)(void *arg, const es_event *ev);
+typedef int (*es_stream_fn)(void *arg, const es_stream *st);
+typedef int (*es_snapshot_fn)(void *arg, const es_snapshot *sn,
+			      const es_stream *st);
+typedef int (*es_checkpoint_fn)(void *arg, const es_checkpoint *cp);
+
+/* Events of the global log from position from. */
+int es_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+
+/* Events of a stream from version from. */
+int es_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
+		   es_event_fn fn, void *arg);
+
+/* Streams in order of id, from id from. */
+int es_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg);
+
+/* Snapshots in order of stream id, from stream id from. */
+int es_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn,
+		      void *arg);
+
+/* Checkpoints that have a position, in order of id, from id from. */
+int es_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn,
+			void *arg);
+
+/* ---- Helpers. ------------------------------------------------------- */
+
+/* Formats microseconds since the epoch as 2026-11-23T10:30:00.123456Z into
+ * buf (at least 28 bytes); returns the length, 27. */
+size_t es_time_format(int64_t us, char *buf);
+
+#endif
