@@ -1,0 +1,155 @@
+# lib.sh — what every shell test shares: TAP output, a real esfs mounted on
+# a real store in a temporary directory, and cleanup that unmounts whatever
+# happens (failure, timeout, Ctrl-C).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   mount_esfs                 # or: mount_esfs -o ro
+#   is "$(cat "$M/checkpoints/c")" 42 "checkpoint reads back"
+#   done_testing
+#
+# Variables: TOP (the source tree), ESFS (the binary), T (the test's
+# temporary directory), STORE (store directory), M (mountpoint), LOG (the
+# daemon's stderr), PID (the daemon).
+
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+ESFS=$TOP/bin/esfs
+T=$(mktemp -d "${TMPDIR:-/tmp}/esfs-test.XXXXXX")
+STORE=$T/store
+M=$T/mnt
+LOG=$T/esfs.log
+PID=
+mkdir -p "$M"
+
+_n=0
+_failed=0
+
+ok() {	# ok STATUS NAME: passes when STATUS is 0
+	_n=$((_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_n - $2"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $2"
+	fi
+}
+
+is() {	# is GOT WANT NAME
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | head -c 2000
+	fi
+}
+
+like() {	# like GOT EXTENDED-REGEX NAME
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		printf '#   got:      %s\n#   expected: /%s/\n' "$1" "$2" | head -c 2000
+	fi
+}
+
+diag() {
+	printf '# %s\n' "$*"
+}
+
+done_testing() {
+	echo "1..$_n"
+	[ "$_failed" -eq 0 ]
+	exit $?
+}
+
+# try CMD...: runs CMD and prints "ok", or the system error it printed (the
+# text after the last ": " of its stderr, e.g. "File exists").
+try() {
+	local err
+	if err=$("$@" 2>&1 >/dev/null); then
+		echo ok
+	else
+		err=$(printf '%s' "$err" | tail -n 1)
+		echo "${err##*: }"
+	fi
+}
+
+# append FILE MESSAGE: writes MESSAGE to FILE in one write() from bash's
+# printf, as a user would; prints "ok" or the error.
+append() {
+	try bash -c 'printf "%s" "$2" > "$1"' _ "$1" "$2"
+}
+
+# mount_esfs [OPTIONS...]: mounts STORE on M in the foreground (so that
+# the test owns the process), and waits until it serves.
+mount_esfs() {
+	"$ESFS" -f "$@" "$STORE" "$M" 2>>"$LOG" &
+	PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if mountpoint -q "$M" && [ -d "$M/streams" ]; then
+			return 0
+		fi
+		if ! kill -0 "$PID" 2>/dev/null; then
+			PID=
+			diag "esfs exited at start: $(tail -n 3 "$LOG")"
+			return 1
+		fi
+		sleep 0.05
+	done
+	diag "esfs did not mount in 10 s"
+	return 1
+}
+
+# unmount_esfs: unmounts cleanly and waits for the daemon to exit; returns
+# the daemon's exit status.
+unmount_esfs() {
+	local rc=0
+	fusermount3 -u "$M" || rc=$?
+	if [ -n "$PID" ]; then
+		wait "$PID" || rc=$?
+		PID=
+	fi
+	return $rc
+}
+
+# kill_esfs: SIGKILL, as in a crash, then clears the dead mount.
+kill_esfs() {
+	[ -n "$PID" ] || return 0
+	kill -9 "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	PID=
+	fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
+	return 0
+}
+
+_cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "${_watchdog:-}" ]; then
+		pkill -P "$_watchdog" 2>/dev/null
+		kill "$_watchdog" 2>/dev/null
+	fi
+	if mountpoint -q "$M" 2>/dev/null || [ -n "$PID" ]; then
+		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
+		[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	fi
+	if [ "$_failed" -ne 0 ] && [ -s "$LOG" ]; then
+		diag "esfs log:"
+		tail -n 20 "$LOG" | sed 's/^/#   /'
+	fi
+	rm -rf "$T"
+}
+trap _cleanup EXIT
+trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
+
+# A test that runs longer than TEST_TIMEOUT seconds (default 300) is
+# stopped, and cleanup still runs: the watchdog kills the test's daemons
+# first, so that a call hung on the mount returns. It keeps no hold on
+# stdout, so prove does not wait for it.
+( sleep "${TEST_TIMEOUT:-300}"; pkill -9 -f "$STORE"; kill -TERM $$ ) >/dev/null 2>&1 &
+_watchdog=$!
+
+# pad N: the 20-digit name of event N
+pad() {
+	printf '%020d' "$1"
+}
