@@ -3,12 +3,17 @@
 #   make            build bin/esfs
 #   make check      build and run every test through prove
 #   make install    install to $(DESTDIR)$(PREFIX) (default /usr/local)
+#   make deps       install the Debian packages to build and test (as root)
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 PKGS = fuse3 lmdb jansson uuid
+
+# Debian packages: to build, to run, and to test.
+DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
+	uuid-dev fuse3 perl jq rsync procps util-linux
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \
@@ -42,10 +47,13 @@ install: all
 	install -m 755 bin/esfs $(DESTDIR)$(BINDIR)/esfs
 	install -m 644 man/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfs.1
 
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/esfs $(DESTDIR)$(MANDIR)/man1/esfs.1
 
 clean:
 	rm -rf bin $(STORE_OBJ) $(FS_OBJ) store/libstore.a $(TEST_BIN)
 
-.PHONY: all check install uninstall clean
+.PHONY: all check install deps uninstall clean

@@ -109,6 +109,22 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
+/* Adds -o fsname=DIR, with the commas and backslashes libfuse splits on
+ * escaped. */
+static int add_fsname(struct fuse_args *args, const char *dir)
+{
+	char opt[2 * PATH_MAX + 16] = "-ofsname=";
+	size_t n = strlen(opt);
+
+	for (const char *p = dir; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			opt[n++] = '\\';
+		opt[n++] = *p;
+	}
+	opt[n] = '\0';
+	return fuse_opt_add_arg(args, opt);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -163,6 +179,10 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (check_mountpoint(cmd.mountpoint) != 0)
+		goto out;
+	/* /proc/mounts shows "STORE_DIR MOUNTPOINT fuse.esfs". */
+	if (add_fsname(&args, store_dir) != 0 ||
+	    fuse_opt_add_arg(&args, "-osubtype=esfs") != 0)
 		goto out;
 
 	fs.store_dir = store_dir;

@@ -356,6 +356,7 @@ struct listing {
 	char *buf;
 	size_t size, used;
 	off_t base;		/* entry offset = id + base */
+	int by_version;		/* events named by version (streams/S/), else position */
 };
 
 /* Adds one entry whose next offset is off; returns 1 when full. */
@@ -388,7 +389,7 @@ static int list_event(void *arg, const es_event *ev)
 	struct listing *l = arg;
 	struct stat st;
 	char name[EVENT_NAME_LEN + 1];
-	uint64_t n = l->base == 2 ? ev->position : ev->version;
+	uint64_t n = l->by_version ? ev->version : ev->position;
 
 	event_name(n, name);
 	event_attr(l->fs, ev, &st);
@@ -461,6 +462,7 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 				return 0;
 		}
 		l->base = 3;
+		l->by_version = 1;
 		return es_stream_walk(rd, ino_id(ino), off < 3 ? 1 : (uint64_t)off - 2,
 				      list_event, l);
 	}
@@ -491,7 +493,8 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   int plus)
 {
-	struct listing l = {req, fs_of(req), plus, malloc(size), size, 0, 0};
+	struct listing l = {.req = req, .fs = fs_of(req), .plus = plus,
+			    .buf = malloc(size), .size = size};
 	es_read *rd;
 	int err;
 
