@@ -737,14 +737,11 @@ fail:
 	fuse_reply_err(req, err);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	handle_free(handle_of(fi));
-	fuse_reply_err(req, 0);
-}
-
-/* A message still incomplete at close is discarded, and the close fails. */
+/* A message still incomplete at close is discarded, and the close fails.
+ * The kernel sends FLUSH at every close() of every duplicate of the
+ * descriptor (a shell's '>&3', a child's inherited copy), and RELEASE only
+ * after the last: so FLUSH fails while a message is pending but keeps it,
+ * and RELEASE discards it. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
@@ -754,15 +751,22 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h) {
 		pthread_mutex_lock(&h->lock);
 		pending = msg_pending(&h->msg);
-		msg_reset(&h->msg);
 		pthread_mutex_unlock(&h->lock);
 	}
-	if (pending)
-		refuse(req, EINVAL, "%s %.*s: an incomplete message at close was discarded",
-		       h->kind == H_NEW ? "append to stream" : "snapshot of",
-		       (int)h->name_len, h->name);
-	else
-		fuse_reply_err(req, 0);
+	fuse_reply_err(req, pending ? EINVAL : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	(void)ino;
+	if (h && msg_pending(&h->msg))
+		log_line(LOG_NOTICE, "%s %.*s: an incomplete message was discarded at close (EINVAL)",
+			 h->kind == H_NEW ? "append to stream" : "snapshot of",
+			 (int)h->name_len, h->name);
+	handle_free(h);
+	fuse_reply_err(req, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

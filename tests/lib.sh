@@ -74,8 +74,8 @@ try() {
 	fi
 }
 
-# append FILE MESSAGE: writes MESSAGE to FILE in one write() from bash's
-# printf, as a user would; prints "ok" or the error.
+# append FILE MESSAGE: writes MESSAGE to FILE with bash's printf, as a user
+# would (bash writes it a line at a time); prints "ok" or the error.
 append() {
 	try bash -c 'printf "%s" "$2" > "$1"' _ "$1" "$2"
 }
