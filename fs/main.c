@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,12 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &esfs_ops, sizeof esfs_ops, &fs);
 	if (!se)
 		goto out;	/* libfuse said why */
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * installs its handlers only over default ones: restore them, so that
+	 * SIGINT, SIGTERM and SIGHUP always unmount. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)

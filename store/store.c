@@ -421,6 +421,10 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 			err = fail(EINVAL, "cannot open the store at %s: %s", dir, mdb_strerror(rc));
 		goto out_env;
 	}
+	/* Reader slots of a process that died (kill -9) would pin old
+	 * pages and make the file grow; free them. */
+	int dead;
+	mdb_reader_check(s->env, &dead);
 	err = open_dbs(s, dir);
 	if (err)
 		goto out_env;
