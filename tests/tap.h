@@ -7,6 +7,7 @@
  *   is_str(got, want, fmt, ...)               compares two C strings (NULL allowed)
  *   is_mem(got, got_len, want, want_len, fmt, ...)   compares two byte ranges
  *   diag(fmt, ...)                            a "# " comment on stderr
+ *   note(fmt, ...)                            a "# " comment on stdout
  *   bail_out(fmt, ...)                        "Bail out!" and exit(255)
  *   done_testing()                            prints the plan "1..N" and
  *                                             returns the exit status
@@ -36,8 +37,8 @@ static inline struct tap_state *tap_state(void)
 	return &st;
 }
 
-/* Writes a message on stderr, each of its lines prefixed with "# ". */
-static inline void tap_vdiag(const char *fmt, va_list ap)
+/* Writes a message on f, each of its lines prefixed with "# ". */
+static inline void tap_vcomment(FILE *f, const char *fmt, va_list ap)
 {
 	char buf[8192];
 	const char *p = buf;
@@ -47,19 +48,31 @@ static inline void tap_vdiag(const char *fmt, va_list ap)
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		int len = nl ? (int)(nl - p) : (int)strlen(p);
-		fprintf(stderr, "# %.*s\n", len, p);
+		fprintf(f, "# %.*s\n", len, p);
 		p += len + (nl != NULL);
 	}
-	fflush(stderr);
+	fflush(f);
 }
 
+/* A diagnostic, shown by prove: for failures and surprises. */
 __attribute__((format(printf, 1, 2)))
 static inline void diag(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	tap_vdiag(fmt, ap);
+	tap_vcomment(stderr, fmt, ap);
+	va_end(ap);
+}
+
+/* A note, shown by prove -v only: for headings and statistics. */
+__attribute__((format(printf, 1, 2)))
+static inline void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tap_vcomment(stdout, fmt, ap);
 	va_end(ap);
 }
 
