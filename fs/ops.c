@@ -396,40 +396,42 @@ static int list_event(void *arg, const es_event *ev)
 	return list_add(l, name, &st, FOREVER, FOREVER, (off_t)n + l->base);
 }
 
+/* Adds an entry named by stored bytes (not NUL-terminated). */
+static int list_named(struct listing *l, const char *name, size_t len,
+		      const struct stat *st, double et, double at, uint64_t id)
+{
+	char z[256];
+
+	memcpy(z, name, len);
+	z[len] = '\0';
+	return list_add(l, z, st, et, at, (off_t)id + l->base);
+}
+
 static int list_stream(void *arg, const es_stream *s)
 {
 	struct listing *l = arg;
 	struct stat st;
-	char name[256];
 
-	memcpy(name, s->name, s->name_len);
-	name[s->name_len] = '\0';
 	stream_attr(l->fs, s, &st);
-	return list_add(l, name, &st, FOREVER, 0, (off_t)s->id + l->base);
+	return list_named(l, s->name, s->name_len, &st, FOREVER, 0, s->id);
 }
 
 static int list_snapshot(void *arg, const es_snapshot *sn, const es_stream *s)
 {
 	struct listing *l = arg;
 	struct stat st;
-	char name[256];
 
-	memcpy(name, s->name, s->name_len);
-	name[s->name_len] = '\0';
 	snapshot_attr(l->fs, sn, &st);
-	return list_add(l, name, &st, 0, 0, (off_t)sn->stream_id + l->base);
+	return list_named(l, s->name, s->name_len, &st, 0, 0, sn->stream_id);
 }
 
 static int list_checkpoint(void *arg, const es_checkpoint *cp)
 {
 	struct listing *l = arg;
 	struct stat st;
-	char name[256];
 
-	memcpy(name, cp->name, cp->name_len);
-	name[cp->name_len] = '\0';
 	checkpoint_attr(l->fs, cp, &st);
-	return list_add(l, name, &st, 0, 0, (off_t)cp->id + l->base);
+	return list_named(l, cp->name, cp->name_len, &st, 0, 0, cp->id);
 }
 
 /* Fills l from offset off: ".", "..", then fixed entries, then ids. */

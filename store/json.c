@@ -13,19 +13,27 @@ static int is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Steps the string-literal state over byte c. Returns 1 when c belongs to
+ * a string literal (its quotes included), 0 when it is structure. */
+static int string_byte(int *in_string, int *escape, char c)
+{
+	if (!*in_string) {
+		*in_string = c == '"';
+		return *in_string;
+	}
+	if (*escape)
+		*escape = 0;
+	else if (c == '\\')
+		*escape = 1;
+	else if (c == '"')
+		*in_string = 0;
+	return 1;
+}
+
 long es_json_frame_feed(es_json_frame *f, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
-		if (f->in_string) {
-			if (f->escape)
-				f->escape = 0;
-			else if (c == '\\')
-				f->escape = 1;
-			else if (c == '"')
-				f->in_string = 0;
-			continue;
-		}
 		if (!f->started) {
 			if (is_ws(c))
 				continue;
@@ -33,22 +41,14 @@ long es_json_frame_feed(es_json_frame *f, const char *p, size_t n)
 				return -1;
 			f->started = 1;
 		}
-		switch (c) {
-		case '"':
-			f->in_string = 1;
-			break;
-		case '{':
-		case '[':
+		if (string_byte(&f->in_string, &f->escape, c))
+			continue;
+		if (c == '{' || c == '[') {
 			if (++f->depth > ES_JSON_MAX_DEPTH)
 				return -1;
-			break;
-		case '}':
-		case ']':
+		} else if (c == '}' || c == ']') {
 			if (--f->depth == 0)
 				return (long)(i + 1);
-			break;
-		default:
-			break;
 		}
 	}
 	return 0;
@@ -59,22 +59,9 @@ size_t es_json_compact(const char *in, size_t n, char *out)
 	size_t o = 0;
 	int in_string = 0, escape = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		if (in_string) {
-			if (escape)
-				escape = 0;
-			else if (c == '\\')
-				escape = 1;
-			else if (c == '"')
-				in_string = 0;
-		} else if (is_ws(c)) {
-			continue;
-		} else if (c == '"') {
-			in_string = 1;
-		}
-		out[o++] = c;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (string_byte(&in_string, &escape, in[i]) || !is_ws(in[i]))
+			out[o++] = in[i];
 	return o;
 }
 
@@ -92,18 +79,9 @@ size_t es_json_skip(const char *p, size_t n)
 	}
 	for (; i < n; i++) {
 		char c = p[i];
-		if (in_string) {
-			if (escape)
-				escape = 0;
-			else if (c == '\\')
-				escape = 1;
-			else if (c == '"') {
-				in_string = 0;
-				if (depth == 0)
-					return i + 1;
-			}
-		} else if (c == '"') {
-			in_string = 1;
+		if (string_byte(&in_string, &escape, c)) {
+			if (!in_string && depth == 0)
+				return i + 1;	/* a string value ends */
 		} else if (c == '{' || c == '[') {
 			depth++;
 		} else if (c == '}' || c == ']') {
