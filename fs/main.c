@@ -1,12 +1,14 @@
 /* main.c — the esfs command: esfs [options] STORE_DIR MOUNTPOINT.
  *
- * Checks everything it can before mounting (arguments, the store, the
- * mountpoint), so that a bad start prints one line and leaves nothing
- * mounted; then mounts, goes to the background unless -f, and serves until
- * unmounted or sent SIGINT, SIGTERM or SIGHUP.
+ * Checks everything it can before mounting (arguments, the mountpoint,
+ * the store), so that a bad start prints one line and leaves nothing
+ * mounted; then mounts and serves until unmounted or sent SIGINT, SIGTERM
+ * or SIGHUP.
  *
- * LMDB forbids using an environment across fork(), so the store is opened
- * once to check it, closed, and opened again after daemonizing.
+ * Without -f it forks first and does all of that in the child, which tells
+ * the waiting parent how the start went: the parent's exit status is the
+ * start's, and the error line reaches the terminal. (LMDB forbids using an
+ * environment across fork(), so the store is opened after it.)
  */
 #include "esfs.h"
 #include "message.h"
@@ -126,6 +128,46 @@ static int add_fsname(struct fuse_args *args, const char *dir)
 	return fuse_opt_add_arg(args, opt);
 }
 
+/* Forks; the parent waits for the child's word and exits with it. Returns
+ * in the child the pipe to tell the parent on, or -1 on failure. */
+static int go_background(void)
+{
+	int p[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe(p) != 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "esfs: cannot go to the background: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = 1;	/* the child died before a word */
+		_exit(status);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+/* Tells the parent the start went well, and lets go of the terminal. */
+static void started(int tell)
+{
+	char ok = 0;
+	int null = open("/dev/null", O_RDWR);
+
+	if (chdir("/") != 0 || null < 0)
+		return;
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	close(null);
+	if (write(tell, &ok, 1) != 1)
+		return;	/* the parent is gone; nothing to tell */
+	close(tell);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -135,7 +177,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	char store_dir[PATH_MAX];
-	int ret = 1;
+	int ret = 1, tell = -1;
 
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) != 0)
 		return 1;
@@ -167,24 +209,23 @@ int main(int argc, char *argv[])
 	if (o.allow_other && fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
 		goto out;
 
-	/* Check the store where the user can see the answer. */
+	if (check_mountpoint(cmd.mountpoint) != 0)
+		goto out;
+	if (!cmd.foreground && (tell = go_background()) < 0)
+		goto out;
 	es_options eo = {.max_event = o.max_event, .read_only = o.read_only};
-	es_store *probe;
-	if (es_open(o.store, &eo, &probe) != 0) {
+	if (es_open(o.store, &eo, &fs.store) != 0) {
 		fprintf(stderr, "esfs: %s\n", es_why());
 		goto out;
 	}
-	es_close(probe);
 	if (!realpath(o.store, store_dir)) {
 		fprintf(stderr, "esfs: %s: %s\n", o.store, strerror(errno));
-		goto out;
+		goto out_store;
 	}
-	if (check_mountpoint(cmd.mountpoint) != 0)
-		goto out;
 	/* /proc/mounts shows "STORE_DIR MOUNTPOINT fuse.esfs". */
 	if (add_fsname(&args, store_dir) != 0 ||
 	    fuse_opt_add_arg(&args, "-osubtype=esfs") != 0)
-		goto out;
+		goto out_store;
 
 	fs.store_dir = store_dir;
 	fs.uid = getuid();
@@ -193,7 +234,7 @@ int main(int argc, char *argv[])
 
 	se = fuse_session_new(&args, &esfs_ops, sizeof esfs_ops, &fs);
 	if (!se)
-		goto out;	/* libfuse said why */
+		goto out_store;	/* libfuse said why */
 	/* A shell starts background jobs with SIGINT ignored, and libfuse
 	 * installs its handlers only over default ones: restore them, so that
 	 * SIGINT, SIGTERM and SIGHUP always unmount. */
@@ -205,21 +246,17 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out_signals;
 	log_init(cmd.foreground);
-	if (fuse_daemonize(cmd.foreground) != 0)
-		goto out_unmount;
-	if (es_open(store_dir, &eo, &fs.store) != 0) {
-		log_line(LOG_ERR, "%s", es_why());
-		goto out_unmount;
-	}
 	log_line(LOG_INFO, "serving %s on %s%s", store_dir, cmd.mountpoint,
 		 o.read_only ? " read-only" : "");
+	if (tell >= 0)
+		started(tell);
 
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
 		loop = fuse_loop_cfg_create();
 		if (!loop)
-			goto out_store;
+			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
 		if (cmd.max_idle_threads != UINT_MAX)	/* UINT_MAX: not given */
 			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
@@ -230,14 +267,14 @@ int main(int argc, char *argv[])
 	}
 	ret = ret < 0 ? 1 : 0;
 	log_line(LOG_INFO, "unmounting %s", cmd.mountpoint);
-out_store:
-	es_close(fs.store);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+out_store:
+	es_close(fs.store);
 out:
 	free(cmd.mountpoint);
 	free(o.store);

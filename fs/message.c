@@ -39,11 +39,14 @@ void msg_reset(msg_reader *m)
 	m->line_start = 0;
 	m->body = 0;
 	memset(&m->frame, 0, sizeof m->frame);
+	m->skip = 0;
+	m->skip_line = 0;
+	m->line_len = 0;
 }
 
 int msg_pending(const msg_reader *m)
 {
-	return m->len > 0;
+	return m->len > 0 && !m->skip;
 }
 
 void msg_free(msg_reader *m)
@@ -77,11 +80,61 @@ static int check_line(const char *p, size_t n, char *why, size_t size)
 	return 0;
 }
 
+/* The index past the line end (CRLF or LF) that may follow a body at i. */
+static size_t past_line_end(const char *p, size_t n, size_t i)
+{
+	if (i < n && p[i] == '\r')
+		i++;
+	if (i < n && p[i] == '\n')
+		i++;
+	return i;
+}
+
+/* Turns to skipping the rest of the message; line_len says whether a
+ * header line is under way. */
+static int start_skip(msg_reader *m, int err, size_t line_len, int skip_line)
+{
+	m->skip = 1;
+	m->line_len = line_len;
+	m->skip_line = skip_line;
+	return err;
+}
+
+/* Frames the rest of a failed message as msg_feed would, keeping nothing. */
+static int skip_feed(msg_reader *m, const char *p, size_t n, size_t *used)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (m->body == 0) {
+			if (c == '\n') {
+				if (m->line_len == 0)
+					m->body = 1;	/* the empty line */
+				m->line_len = 0;
+			} else if (c != '\r') {
+				m->line_len++;
+			}
+			continue;
+		}
+		long end = m->skip_line ? 0 : es_json_frame_feed(&m->frame, p + i, 1);
+		if (end < 0)
+			m->skip_line = 1;
+		if ((m->skip_line && c == '\n') || end > 0) {
+			*used = end > 0 ? past_line_end(p, n, i + 1) : i + 1;
+			msg_reset(m);
+			return MSG_SKIPPED;
+		}
+	}
+	*used = n;
+	return MSG_MORE;
+}
+
 int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 	     char *why, size_t why_size)
 {
 	size_t i = 0;
 
+	if (m->skip)
+		return skip_feed(m, p, n, used);
 	/* Blank space before a message belongs to no message. */
 	if (m->len == 0)
 		while (i < n && (p[i] == '\n' || p[i] == '\r' || p[i] == ' ' || p[i] == '\t'))
@@ -99,17 +152,21 @@ int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 			end = es_json_frame_feed(&m->frame, p + i, take);
 			if (end < 0) {
 				*used = i;
-				return bad(why, why_size,
-					   "the body must be one JSON object, or an array for a batch, nested at most %d deep",
-					   ES_JSON_MAX_DEPTH);
+				return start_skip(m, bad(why, why_size,
+					"the body must be one JSON object, or an array for a batch"), 0, 1);
 			}
 			if (end > 0)
 				take = (size_t)end;
 		}
 		if (m->len + take > m->limit) {
-			*used = i;
 			snprintf(why, why_size, "the message is over %zu bytes", m->limit);
-			return EFBIG;
+			if (end > 0) {		/* it ended: nothing to skip */
+				*used = past_line_end(p, n, i + take);
+				msg_reset(m);
+				return EFBIG;
+			}
+			*used = i + take;
+			return start_skip(m, EFBIG, m->body == 0 && p[i + take - 1] != '\n', 0);
 		}
 		if (m->len + take > m->cap) {
 			size_t cap = m->cap ? m->cap : 4096;
@@ -129,35 +186,36 @@ int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 		i += take;
 
 		if (m->body == 0) {
+			size_t ll = m->len - m->line_start;
 			if (m->buf[m->len - 1] != '\n') {
-				if (m->len - m->line_start > MSG_MAX_HEADERS) {
+				if (ll > MSG_MAX_HEADERS) {
 					*used = i;
-					return bad(why, why_size, "a header line over %d bytes",
-						   MSG_MAX_HEADERS);
+					return start_skip(m, bad(why, why_size, "a header line over %d bytes",
+								 MSG_MAX_HEADERS), ll, 0);
 				}
 				continue;
 			}
 			const char *line = m->buf + m->line_start;
-			size_t ll = m->len - 1 - m->line_start;
-			if (ll == 0 || (ll == 1 && line[0] == '\r')) {
+			if (ll == 1 || (ll == 2 && line[0] == '\r')) {
 				m->body = m->len;	/* the empty line */
 				continue;
 			}
-			int err = check_line(line, ll, why, why_size);
+			int err = check_line(line, ll - 1, why, why_size);
 			if (!err && m->len > MSG_MAX_HEADERS)
 				err = bad(why, why_size, "headers over %d bytes", MSG_MAX_HEADERS);
 			if (err) {
 				*used = i;
-				return err;
+				return start_skip(m, err, 0, 0);
 			}
 			m->line_start = m->len;
 		} else if (end > 0) {
 			/* The line end after the body belongs to it. */
-			if (i < n && p[i] == '\r')
-				i++;
-			if (i < n && p[i] == '\n')
-				i++;
-			*used = i;
+			*used = past_line_end(p, n, i);
+			if (m->frame.too_deep) {
+				msg_reset(m);
+				return bad(why, why_size, "the body is nested deeper than %d",
+					   ES_JSON_MAX_DEPTH);
+			}
 			return MSG_DONE;
 		}
 	}

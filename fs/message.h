@@ -17,7 +17,8 @@
 /* Largest header block, in bytes. */
 #define MSG_MAX_HEADERS (64 * 1024)
 
-enum { MSG_MORE = 0, MSG_DONE = 1 };
+/* msg_feed's answers; errors are positive errno values. */
+enum { MSG_MORE = 0, MSG_DONE = -1, MSG_SKIPPED = -2 };
 
 typedef struct msg_reader {
 	char *buf;		/* the message so far */
@@ -26,19 +27,27 @@ typedef struct msg_reader {
 	size_t line_start;	/* start of the header line being received */
 	size_t body;		/* offset of the body, 0 while in the headers */
 	es_json_frame frame;
+	int skip;		/* discarding the rest of a failed message */
+	int skip_line;		/* ... a body that is not JSON, to its line's end */
+	size_t line_len;	/* ... bytes of the header line so far */
 } msg_reader;
 
-/* Feeds n bytes of p. Sets *used to the bytes taken, and returns MSG_MORE
- * (all taken, the message is not finished), MSG_DONE (a whole message is in
- * m->buf; m->len is its length), or an errno (EINVAL, EFBIG, ENOMEM) with
- * the reason in why. Blank space between messages is skipped. */
+/* Feeds n bytes of p. Sets *used to the bytes taken, and returns:
+ *   MSG_MORE     all taken, the message is not finished;
+ *   MSG_DONE     a whole message is in m->buf (m->len bytes);
+ *   an errno     (EINVAL, EFBIG, ENOMEM) the message is bad, the reason is
+ *                in why; the reader now skips the rest of that message,
+ *                framed as a message would be, keeping nothing;
+ *   MSG_SKIPPED  the rest of a failed message has passed.
+ * Blank space between messages is skipped. */
 int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 	     char *why, size_t why_size);
 
 /* Forgets the message in progress, to start the next one. */
 void msg_reset(msg_reader *m);
 
-/* Whether part of a message has been received. */
+/* Whether part of a message has been received (not counting the rest of a
+ * failed one). */
 int msg_pending(const msg_reader *m);
 
 void msg_free(msg_reader *m);

@@ -543,6 +543,10 @@ struct handle {
 	char name[256];		/* the stream or checkpoint */
 	size_t name_len;
 	msg_reader msg;		/* the message being written */
+	int failed;		/* errno of the failed message being skipped */
+	char *resend;		/* bytes the writer may send again, see below */
+	size_t resend_len;
+	int resend_err;
 	int readback;		/* new opened read-write */
 	char *out;		/* bytes to read: read-back lines, or content */
 	size_t out_len, out_cap, out_off;
@@ -568,6 +572,7 @@ static void handle_free(struct handle *h)
 	if (!h)
 		return;
 	msg_free(&h->msg);
+	free(h->resend);
 	free(h->out);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -685,8 +690,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		refuse(req, err, "open: %s", what);
 	else if (err)
 		fuse_reply_err(req, err);
-	else if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_free(handle_of(fi));	/* interrupted */
+	else if (fuse_reply_open(req, fi) != 0)
+		handle_free(handle_of(fi));	/* no release will come */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -732,8 +737,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	es_read_end(rd);
 	if (err)
 		goto fail;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		handle_free(handle_of(fi));
+	if (fuse_reply_create(req, &e, fi) != 0)
+		handle_free(handle_of(fi));	/* no release will come */
 	return;
 fail:
 	fuse_reply_err(req, err);
@@ -858,43 +863,102 @@ static int commit_message(struct esfs *fs, struct handle *h, char *why, size_t s
 	return err;
 }
 
+/* Remembers the bytes of a failed write that its writer may send again.
+ *
+ * The kernel cuts a large write() into requests of at most max_write bytes
+ * and, when a later one fails, returns a short count instead of the error;
+ * the writer then sends the rest again. Those bytes were consumed already,
+ * so the resend is answered with the error it should have had. */
+static void remember_resend(struct handle *h, const char *p, size_t n, int err)
+{
+	free(h->resend);
+	h->resend = malloc(n);
+	h->resend_len = h->resend ? n : 0;
+	h->resend_err = err;
+	if (h->resend)
+		memcpy(h->resend, p, n);
+}
+
+/* Whether a write is the resend of remembered bytes; forgets them. */
+static int is_resend(struct handle *h, const char *p, size_t n, int *err)
+{
+	int again;
+
+	if (!h->resend)
+		return 0;
+	again = memcmp(p, h->resend, n < h->resend_len ? n : h->resend_len) == 0;
+	*err = h->resend_err;
+	free(h->resend);
+	h->resend = NULL;
+	h->resend_len = 0;
+	return again;
+}
+
 /* Feeds a write to new or a snapshot: every message it completes is
- * committed before the write returns. When a message fails after others
- * in the same write were committed, the write returns the bytes up to the
- * last committed message, so that the writer retries the rest and sees
- * the error. */
+ * committed before the write returns.
+ *
+ * A bad message fails the write that shows it is bad; the reader then
+ * skips the rest of that message, and the writes that carry it fail with
+ * the same error, quietly. When a message fails after others in the same
+ * write were committed, the write returns the bytes up to the last
+ * committed message, so that the writer sends the rest again and sees the
+ * error. */
 static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 			   const char *buf, size_t size)
 {
 	char why[512] = "";
 	size_t pos = 0, committed = 0;
-	int err = 0;
+	int err = 0, fresh = 0, began_before;
 
 	pthread_mutex_lock(&h->lock);
+	if (is_resend(h, buf, size, &err)) {
+		pthread_mutex_unlock(&h->lock);
+		fuse_reply_err(req, err);
+		return;
+	}
+	err = 0;
+	began_before = msg_pending(&h->msg) || h->msg.skip;
 	while (pos < size) {
 		size_t used;
 		int rc = msg_feed(&h->msg, buf + pos, size - pos, &used, why, sizeof why);
 		pos += used;
 		if (rc == MSG_MORE)
 			break;
-		if (rc == MSG_DONE)
-			rc = commit_message(fs, h, why, sizeof why);
-		msg_reset(&h->msg);
-		if (rc) {
-			err = rc;
+		if (rc == MSG_SKIPPED) {
+			err = err ? err : h->failed;
+			h->failed = 0;
 			break;
 		}
-		committed = pos;
+		if (rc == MSG_DONE) {
+			rc = commit_message(fs, h, why, sizeof why);
+			msg_reset(&h->msg);
+			if (rc == 0) {
+				committed = pos;
+				continue;
+			}
+			err = rc;	/* the message was whole: nothing to skip */
+			fresh = 1;
+			break;
+		}
+		err = h->failed = rc;	/* the reader skips the rest */
+		fresh = 1;
 	}
+	if (!err && h->msg.skip)
+		err = h->failed;	/* all of it belongs to a failed message */
+	if (err && (committed > 0 || began_before))
+		remember_resend(h, buf + committed, size - committed, err);
 	pthread_mutex_unlock(&h->lock);
+
+	if (fresh)
+		log_line(LOG_NOTICE, "%s %.*s: %s (%s)",
+			 h->kind == H_NEW ? "append to stream" : "snapshot of",
+			 (int)h->name_len, h->name, why, strerrorname_np(err));
 	if (!err)
 		fuse_reply_write(req, size);
 	else if (committed > 0)
 		fuse_reply_write(req, committed);
 	else
-		refuse(req, err, "%s %.*s: %s",
-		       h->kind == H_NEW ? "append to stream" : "snapshot of",
-		       (int)h->name_len, h->name, why);
+		fuse_reply_err(req, err);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -902,7 +966,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct esfs *fs = fs_of(req);
 	struct handle *h = handle_of(fi);
-	char why[256];
+	char why[256] = "";
 	uint64_t pos;
 	int err;
 

@@ -45,7 +45,7 @@ long es_json_frame_feed(es_json_frame *f, const char *p, size_t n)
 			continue;
 		if (c == '{' || c == '[') {
 			if (++f->depth > ES_JSON_MAX_DEPTH)
-				return -1;
+				f->too_deep = 1;
 		} else if (c == '}' || c == ']') {
 			if (--f->depth == 0)
 				return (long)(i + 1);
@@ -100,7 +100,7 @@ int es_json_check(const char *p, size_t n, int want_array, char *why,
 	es_json_frame f = {0};
 	long end = es_json_frame_feed(&f, p, n);
 
-	if (end < 0) {
+	if (end < 0 || f.too_deep) {
 		snprintf(why, why_size, "not a JSON %s, or nested deeper than %d",
 			 want_array ? "array" : "object", ES_JSON_MAX_DEPTH);
 		return EINVAL;

@@ -18,18 +18,20 @@
 /* Incremental framer: finds where one JSON object or array ends in a byte
  * stream delivered in pieces. Zero-initialise before the first byte. */
 typedef struct es_json_frame {
-	int depth;		/* open brackets */
+	long depth;		/* open brackets */
 	int in_string;		/* inside a string literal */
 	int escape;		/* previous byte was a backslash in a string */
 	int started;		/* the opening bracket was seen */
+	int too_deep;		/* nested deeper than ES_JSON_MAX_DEPTH */
 } es_json_frame;
 
 /* Feeds n bytes. Returns:
  *   > 0  the value ended: the number of bytes of p that belong to it;
  *   0    all n bytes consumed, the value is not finished yet;
- *  -1    the text cannot be a JSON object or array (it does not start with
- *        '{' or '[' after whitespace, or nests deeper than ES_JSON_MAX_DEPTH).
- */
+ *  -1    the text cannot be a JSON object or array: it does not start with
+ *        '{' or '[' after whitespace.
+ * Nesting deeper than ES_JSON_MAX_DEPTH sets too_deep and framing goes on,
+ * so that the end of the value is still found. */
 long es_json_frame_feed(es_json_frame *f, const char *p, size_t n);
 
 /* Copies valid JSON text from in to out without insignificant whitespace and

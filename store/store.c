@@ -39,6 +39,7 @@
 #define FORMAT 1
 #define MAP_INITIAL ((size_t)1 << 30)
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
+#define NO_CHANGE (-3)		/* internal: succeed without committing */
 
 enum {
 	DB_META, DB_EVENTS, DB_EVENT_IDS, DB_STREAMS, DB_STREAM_NAMES,
@@ -258,8 +259,9 @@ static int txn_begin(es_store *s, unsigned flags, MDB_txn **txn)
 
 typedef int (*write_fn)(es_store *s, MDB_txn *txn, void *arg);
 
-/* Runs fn in one durable write transaction; fn returns 0 to commit or an
- * error (from fail or lmdb_fail) to abort. A full map is grown and fn run
+/* Runs fn in one durable write transaction; fn returns 0 to commit,
+ * NO_CHANGE to succeed without writing, or an error (from fail or
+ * lmdb_fail) to abort. A full map is grown and fn run
  * again from the start, so fn must not change anything outside txn. */
 static int write_txn(es_store *s, write_fn fn, void *arg)
 {
@@ -278,6 +280,8 @@ static int write_txn(es_store *s, write_fn fn, void *arg)
 				err = lmdb_fail(rc, "committing");
 		} else {
 			mdb_txn_abort(txn);
+			if (err == NO_CHANGE)
+				err = 0;
 		}
 		pthread_rwlock_unlock(&s->map_lock);
 		if (err != RETRY_MAP)
@@ -973,8 +977,8 @@ static int check_ids(es_store *s, MDB_txn *txn, struct append_arg *a,
 		}
 		if (found == 0)
 			first = ev;
-		else if (ev.version <= prev_version)
-			in_order = 0;
+		else if (ev.version != prev_version + 1)
+			in_order = 0;	/* a retry is the batch as it was stored */
 		prev_version = ev.version;
 		last = ev;
 		found++;
@@ -1060,7 +1064,7 @@ static int do_append(es_store *s, MDB_txn *txn, void *p)
 		return err;
 	err = check_ids(s, txn, a, &st);
 	if (err == 1)
-		return 0;	/* a retry: commit nothing */
+		return NO_CHANGE;	/* a retry: the events are stored already */
 	if (err)
 		return err;
 	if (a->expected != ES_ANY && (uint64_t)a->expected != st.version)

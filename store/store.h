@@ -151,7 +151,8 @@ int es_stream_remove(es_store *s, const char *name, size_t len);
  * versions and global positions.
  *
  * Idempotency comes first: when every event carries an id and all of those
- * ids are already stored in this stream in this order, the call is a retry:
+ * ids are already stored in this stream in this order, at consecutive
+ * versions (as the batch was stored), the call is a retry:
  * it returns 0 with out->retry set and writes nothing, whatever expected
  * says. An id stored in another stream, or a batch of which only some ids
  * are stored, is a conflict (EEXIST). Ids repeated within the batch are

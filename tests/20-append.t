@@ -313,7 +313,10 @@ printf 'Expected-Version: 11\nEvent-Type: T\n\n{"a":' | cat > "$S/new" 2>/dev/nu
 rc=$?
 ok $((rc == 0)) "an incomplete message at close: cat exits non-zero"
 is "$(state)" "$before" "and nothing is stored"
-like "$(tail -n 1 "$LOG")" 'incomplete' "the log says the message was incomplete"
+# The daemon logs the discard at RELEASE, which the kernel sends after
+# close() returns: wait for the line.
+for i in $(seq 1 40); do grep -q 'incomplete' "$LOG" && break; sleep 0.05; done
+like "$(grep 'incomplete' "$LOG" | tail -n 1)" 'incomplete' "the log says the message was incomplete"
 printf 'Expected-Version: 11\nEvent-Ty' | cat > "$S/new" 2>/dev/null
 ok $((! $?)) "a message cut in its headers at close: cat exits non-zero"
 is "$(state)" "$before" "and nothing is stored"
@@ -345,7 +348,59 @@ is "$big" $((900 * 1024 + 1)) "and its data is whole"
 sz=$(stat -c %s "$M/streams/Big-1/$(pad 1)")
 is "$sz" "$(wc -c < "$M/streams/Big-1/$(pad 1)")" "its size is exact"
 
+# ---- Writes the kernel cuts into requests. ----------------------------
+# A write() over the kernel's request size (1 MiB) reaches the daemon in
+# pieces; a failure in a later piece still reaches the writer as its errno.
+
+# dd_err FILE TARGET: dd FILE to TARGET in one write(); "ok" or the error
+dd_err() {
+	local out
+	if out=$(dd if="$1" of="$2" bs=4M 2>&1); then
+		echo ok
+	else
+		printf '%s\n' "$out" | sed -n 's/^dd: error writing .*: //p'
+	fi
+}
+
+P=Big-split
+mkdir "$M/streams/$P"
+append "$M/streams/$P/new" $'Expected-Version: 0\nEvent-Type: T\n\n{}' >/dev/null
+blob=$(head -c 1000 /dev/zero | tr '\0' x)
+{
+	printf 'Expected-Version: 7\n\n['
+	for i in $(seq 1 1200); do
+		[ "$i" -gt 1 ] && printf ','
+		printf '{"event_type":"Big","data":{"blob":"%s"}}' "$blob"
+	done
+	printf ']\n'
+} > "$T/batch.msg"
+sed '1s/Expected-Version: 7/Expected-Version: 1/' "$T/batch.msg" > "$T/good.msg"
+{ printf 'Expected-Version: any\nEvent-Type: Big\n\n{"blob":"'; head -c 1200000 /dev/zero | tr '\0' y; printf '"}\n'; } > "$T/single.msg"
+ok $(($(stat -c %s "$T/batch.msg") > 1100000 ? 0 : 1)) "the batch message is over 1 MiB"
+is "$(dd_err "$T/batch.msg" "$M/streams/$P/new")" "File exists" \
+	"dd of a 1.2 MiB batch with a wrong version in one write(): File exists"
+is "$(count "$M/streams/$P")" 1 "... and nothing is stored"
+is "$(dd_err "$T/single.msg" "$M/streams/$P/new")" "File too large" \
+	"dd of a 1.2 MiB event in one write(): File too large"
+is "$(dd_err "$T/good.msg" "$M/streams/$P/new")" ok \
+	"dd of a good 1.2 MiB batch in one write() works"
+is "$(count "$M/streams/$P")" 1201 "... and stores all 1200 events"
+
+# ---- A bad header from bash's printf, which writes line by line. ------
+
+P=Bad-header
+mkdir "$M/streams/$P"
+lines_before=$(grep -c "$P" "$LOG")
+is "$(append "$M/streams/$P/new" $'Expected-Version: 0\nBogus: 1\nEvent-Type: T\n\n{"a":1}\n')" \
+	"Invalid argument" "a bad header line fails the write"
+sleep 0.2	# the release, if it logged anything, comes after close()
+is "$(($(grep -c "$P" "$LOG") - lines_before))" 1 "... with exactly one log line"
+is "$(count "$M/streams/$P")" 0 "... and nothing is stored"
+is "$(append "$M/streams/$P/new" $'Expected-Version: 0\nEvent-Type: T\n\n{"a":1}\n')" ok \
+	"the next message on a new open works"
+
 n_all=$(count "$M/all")
+
 unmount_esfs
 ok $? "unmounts"
 mount_esfs -o max_event=2048 || { ok 1 "mounts with -o max_event=2048"; done_testing; }
@@ -370,6 +425,7 @@ msg "$T/1k" 1500
 is "$(try bash -c 'cat "$1" > "$2"' _ "$T/1k" "$M/streams/Big-1/new")" ok \
 	"a 1.5 KiB event under max_event=2048 is stored"
 is "$(count "$M/streams/Big-1")" 2 "the stream has two events"
+
 
 unmount_esfs
 ok $? "unmounts cleanly"

@@ -86,7 +86,7 @@ mount_esfs() {
 	"$ESFS" -f "$@" "$STORE" "$M" 2>>"$LOG" &
 	PID=$!
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 200); do
 		if mountpoint -q "$M" && [ -d "$M/streams" ]; then
 			return 0
 		fi

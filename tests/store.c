@@ -1192,6 +1192,9 @@ static void test_idempotency(void)
 	es_event_in no_id[2] = {batch[0], mk("E", "{}", NULL)};
 	fails(es_append(s, NM("S"), ES_ANY, no_id, 2, NULL), EEXIST,
 	      "a batch with one stored id and one event without an id");
+	es_event_in gap[2] = {batch[0], batch[2]};
+	fails(es_append(s, NM("S"), ES_ANY, gap, 2, NULL), EEXIST,
+	      "stored ids in order but not at consecutive versions");
 	es_event_in mixed[2] = {batch[0], mk("E", "{}", id1)};
 	fails(es_append(s, NM("S"), ES_ANY, mixed, 2, NULL), EEXIST,
 	      "a batch of stored ids from two different appends, out of order");
