@@ -486,20 +486,16 @@ void msg_append_free(msg_append *a)
 }
 
 /* Parses JSON text into o (for decoded keys and strings) and its compact
- * copy into *text. */
+ * copy into *text; the members of o are in the order of the text. */
 static int load_json(const char *p, size_t n, int want_array, const char *what,
 		     char **text, size_t *text_len, json_t **o, char *why,
 		     size_t size)
 {
 	char reason[200];
-	int err = es_json_check(p, n, want_array, reason, sizeof reason, text, text_len);
+	int err = es_json_check(p, n, want_array, reason, sizeof reason, text,
+				text_len, o);
 
-	if (err == EINVAL)
-		return bad(why, size, "%s: %s", what, reason);
-	if (err)
-		return err;
-	*o = json_loadb(*text, *text_len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
-	return *o ? 0 : ENOMEM;
+	return err == EINVAL ? bad(why, size, "%s: %s", what, reason) : err;
 }
 
 /* Fills event i of a batch from item text and its parsed form. */

@@ -93,7 +93,7 @@ size_t es_json_skip(const char *p, size_t n)
 }
 
 int es_json_check(const char *p, size_t n, int want_array, char *why,
-		  size_t why_size, char **out, size_t *out_len)
+		  size_t why_size, char **out, size_t *out_len, json_t **tree)
 {
 	json_error_t err;
 	json_t *v;
@@ -112,9 +112,8 @@ int es_json_check(const char *p, size_t n, int want_array, char *why,
 			 err.text);
 		return EINVAL;
 	}
-	int ok = want_array ? json_is_array(v) : json_is_object(v);
-	json_decref(v);
-	if (!ok) {
+	if (!(want_array ? json_is_array(v) : json_is_object(v))) {
+		json_decref(v);
 		snprintf(why, why_size, "not a JSON %s",
 			 want_array ? "array" : "object");
 		return EINVAL;
@@ -122,6 +121,7 @@ int es_json_check(const char *p, size_t n, int want_array, char *why,
 	if (out) {
 		char *c = malloc(n + 1);
 		if (!c) {
+			json_decref(v);
 			snprintf(why, why_size, "out of memory");
 			return ENOMEM;
 		}
@@ -129,6 +129,10 @@ int es_json_check(const char *p, size_t n, int want_array, char *why,
 		c[*out_len] = '\0';
 		*out = c;
 	}
+	if (tree)
+		*tree = v;
+	else
+		json_decref(v);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef ES_JSON_H
 #define ES_JSON_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Deepest nesting accepted anywhere (jansson's own limit is 2048). */
@@ -44,10 +45,11 @@ size_t es_json_skip(const char *p, size_t n);
 /* Parses text of length n with jansson and checks that it is a JSON object
  * (or, with want_array, an array) with no duplicate keys. On success returns
  * 0 and, when out is not NULL, a compact copy in *out (malloc'd, NUL
- * terminated) and its length in *out_len. On failure returns EINVAL and
- * writes jansson's reason to why, or ENOMEM. */
+ * terminated) and its length in *out_len; when tree is not NULL, the parsed
+ * value (the caller's reference). On failure returns EINVAL and writes
+ * jansson's reason to why, or ENOMEM. */
 int es_json_check(const char *p, size_t n, int want_array, char *why,
-		  size_t why_size, char **out, size_t *out_len);
+		  size_t why_size, char **out, size_t *out_len, json_t **tree);
 
 /* One member of a compact JSON object: key and value as text (the key with
  * its quotes). */

@@ -900,12 +900,12 @@ static int prepare(const es_event_in *in, size_t n, struct prepared *ev)
 		if (!in[i].data)
 			return fail(EINVAL, "event %zu: no data", i + 1);
 		err = es_json_check(in[i].data, in[i].data_len, 0, why, sizeof why,
-				    &p->data, &p->data_len);
+				    &p->data, &p->data_len, NULL);
 		if (err)
 			return fail(err, "event %zu: data: %s", i + 1, why);
 		if (in[i].metadata) {
 			err = es_json_check(in[i].metadata, in[i].metadata_len, 0, why,
-					    sizeof why, &p->meta, &p->meta_len);
+					    sizeof why, &p->meta, &p->meta_len, NULL);
 		} else {
 			p->meta = strdup("{}");
 			p->meta_len = 2;
@@ -1195,7 +1195,7 @@ int es_snapshot_put(es_store *s, const char *name, size_t len,
 	struct snapshot_arg a = {name, len, version, NULL, 0};
 	char why[256], *compact;
 	int err = es_json_check(data, data_len, 0, why, sizeof why, &compact,
-				&a.data_len);
+				&a.data_len, NULL);
 
 	if (err)
 		return fail(err, "snapshot data: %s", why);
