@@ -2,6 +2,8 @@
 #
 #   make            build bin/esfs
 #   make check      build and run every test through prove
+#   make check-asan the same under AddressSanitizer and UBSan
+#   make check-valgrind  the store's tests under valgrind
 #   make install    install to $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make deps       install the Debian packages to build and test (as root)
 
@@ -13,38 +15,58 @@ PKGS = fuse3 lmdb jansson uuid
 
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
-	uuid-dev fuse3 perl jq rsync procps util-linux
+	uuid-dev fuse3 perl jq rsync procps util-linux valgrind
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	$(shell pkg-config --cflags $(PKGS)) -DESFS_VERSION='"$(VERSION)"'
 LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 
-STORE_OBJ = store/store.o store/json.o
-FS_OBJ = fs/main.o fs/ops.o fs/message.o fs/log.o
-TEST_BIN = tests/store.t
+# Objects go to $(O), so that a sanitizer build lives beside the normal one.
+O ?= build
+ESFS_BIN ?= bin/esfs
+STORE_OBJ = $(O)/store/store.o $(O)/store/json.o
+FS_OBJ = $(O)/fs/main.o $(O)/fs/ops.o $(O)/fs/message.o $(O)/fs/log.o
+TEST_BIN = $(O)/tests/store.t
 
-all: bin/esfs
+all: $(ESFS_BIN)
 
-store/libstore.a: $(STORE_OBJ)
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(O)/libstore.a: $(STORE_OBJ)
 	$(AR) rcs $@ $^
 
-bin/esfs: $(FS_OBJ) store/libstore.a
-	@mkdir -p bin
+$(ESFS_BIN): $(FS_OBJ) $(O)/libstore.a
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(STORE_OBJ): store/store.h store/json.h
 $(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
 
-tests/%.t: tests/%.c tests/tap.h store/libstore.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< store/libstore.a $(LDLIBS)
+$(O)/tests/%.t: tests/%.c tests/tap.h $(O)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
 
-check: all $(TEST_BIN)
-	prove -f tests/
+check: $(ESFS_BIN) $(TEST_BIN)
+	ESFS=$(abspath $(ESFS_BIN)) prove -f tests/*.t $(TEST_BIN)
 
-install: all
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer: any
+# report aborts the daemon or the test, and fails the run.
+SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all
+check-asan:
+	$(MAKE) O=build/asan ESFS_BIN=build/asan/esfs \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer $(SANITIZE)" \
+		LDFLAGS="$(SANITIZE)" check
+
+# The store's tests under valgrind's memcheck.
+check-valgrind: $(TEST_BIN)
+	valgrind -q --leak-check=full --error-exitcode=1 $(TEST_BIN)
+
+install: $(ESFS_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 bin/esfs $(DESTDIR)$(BINDIR)/esfs
+	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
 	install -m 644 man/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfs.1
 
 deps:
@@ -54,6 +76,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/esfs $(DESTDIR)$(MANDIR)/man1/esfs.1
 
 clean:
-	rm -rf bin $(STORE_OBJ) $(FS_OBJ) store/libstore.a $(TEST_BIN)
+	rm -rf bin build
 
-.PHONY: all check install deps uninstall clean
+.PHONY: all check check-asan check-valgrind install deps uninstall clean

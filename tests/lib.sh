@@ -7,13 +7,14 @@
 #   is "$(cat "$M/checkpoints/c")" 42 "checkpoint reads back"
 #   done_testing
 #
-# Variables: TOP (the source tree), ESFS (the binary), T (the test's
+# Variables: TOP (the source tree), ESFS (the binary; make sets it, else
+# bin/esfs), T (the test's
 # temporary directory), STORE (store directory), M (mountpoint), LOG (the
 # daemon's stderr), PID (the daemon).
 
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-ESFS=$TOP/bin/esfs
+ESFS=${ESFS:-$TOP/bin/esfs}
 T=$(mktemp -d "${TMPDIR:-/tmp}/esfs-test.XXXXXX")
 STORE=$T/store
 M=$T/mnt
