@@ -62,7 +62,7 @@ check-asan:
 
 # The store's tests under valgrind's memcheck.
 check-valgrind: $(TEST_BIN)
-	valgrind -q --leak-check=full --error-exitcode=1 $(TEST_BIN)
+	valgrind -q --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes $(TEST_BIN)
 
 install: $(ESFS_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1

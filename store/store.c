@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 
 #define FORMAT 1
 #define MAP_INITIAL ((size_t)1 << 30)
+#define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
 #define NO_CHANGE (-3)		/* internal: succeed without committing */
 
@@ -74,6 +76,7 @@ struct es_store {
 	pthread_rwlock_t map_lock;
 	size_t max_event;
 	int read_only;
+	_Atomic int64_t readers_checked;	/* when, in microseconds */
 };
 
 struct es_read {
@@ -259,6 +262,19 @@ static int txn_begin(es_store *s, unsigned flags, MDB_txn **txn)
 
 typedef int (*write_fn)(es_store *s, MDB_txn *txn, void *arg);
 
+/* A process killed while reading leaves its reader slot taken, which keeps
+ * old pages from reuse and makes the file grow: free such slots now and
+ * then. */
+static void check_readers(es_store *s)
+{
+	int64_t now = now_us(), last = s->readers_checked;
+	int dead;
+
+	if (now - last >= READER_CHECK_US &&
+	    atomic_compare_exchange_strong(&s->readers_checked, &last, now))
+		mdb_reader_check(s->env, &dead);
+}
+
 /* Runs fn in one durable write transaction; fn returns 0 to commit,
  * NO_CHANGE to succeed without writing, or an error (from fail or
  * lmdb_fail) to abort. A full map is grown and fn run
@@ -267,6 +283,7 @@ static int write_txn(es_store *s, write_fn fn, void *arg)
 {
 	if (s->read_only)
 		return fail(EROFS, "the store is open read-only");
+	check_readers(s);
 	for (;;) {
 		MDB_txn *txn;
 		size_t seen = map_size(s);
@@ -414,7 +431,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	}
 	mdb_env_set_maxdbs(s->env, 32);
 	mdb_env_set_maxreaders(s->env, 1024);
-	mdb_env_set_mapsize(s->env, MAP_INITIAL);
+	mdb_env_set_mapsize(s->env, opts && opts->map_initial ? opts->map_initial : MAP_INITIAL);
 	rc = mdb_env_open(s->env, dir, s->read_only ? MDB_RDONLY : 0, 0644);
 	if (rc) {
 		if (rc == ENOENT)
@@ -425,10 +442,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 			err = fail(EINVAL, "cannot open the store at %s: %s", dir, mdb_strerror(rc));
 		goto out_env;
 	}
-	/* Reader slots of a process that died (kill -9) would pin old
-	 * pages and make the file grow; free them. */
-	int dead;
-	mdb_reader_check(s->env, &dead);
+	check_readers(s);
 	err = open_dbs(s, dir);
 	if (err)
 		goto out_env;

@@ -62,6 +62,8 @@ typedef struct es_read es_read;
 typedef struct es_options {
 	size_t max_event;	/* largest envelope; 0 means ES_MAX_EVENT_DEFAULT */
 	int read_only;		/* open for reading only; the store must exist */
+	size_t map_initial;	/* first size of the map; 0 means 1 GiB. It
+				 * grows by doubling; tests set it small. */
 } es_options;
 
 /* A stream as stored. name is not NUL-terminated. */
@@ -133,7 +135,9 @@ const char *es_why(void);
 
 /* Opens the store in directory dir, creating the directory and the store
  * when missing (unless opts->read_only). opts may be NULL. The memory map
- * grows on demand; there is no size to tune. */
+ * grows on demand, and a process reading the store follows when another
+ * grows it; there is no size to tune. Reader slots left by processes that
+ * died are freed here and, while the store is open, every minute. */
 int es_open(const char *dir, const es_options *opts, es_store **out);
 
 /* Closes the store. No read view may be open. */

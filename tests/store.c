@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -2104,6 +2105,83 @@ static void test_threads(void)
 	free(dir);
 }
 
+/* ---- Map growth. ----------------------------------------------------- */
+
+static int count_event(void *arg, const es_event *ev)
+{
+	(void)ev;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* The map grows on demand past its first size, and another process that
+ * has the store open, with its smaller map, follows: it reads every event
+ * the writer appended after it opened. */
+static void test_map_growth(void)
+{
+	char *dir = tmp_dir();
+	es_options o = {.map_initial = 1 << 20};
+	es_store *s = open_store(dir, &o);
+	int ready[2], go[2];
+	uint64_t want = 0;
+	char c = 0;
+
+	if (es_stream_create(s, "S", 1) != 0)
+		bail_out("create S: %s", es_why());
+	fill(s, "S", 1);
+	if (pipe(ready) != 0 || pipe(go) != 0)
+		bail_out("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The reader: its own environment, opened after the fork. */
+		es_options ro = {.read_only = 1, .map_initial = 1 << 20};
+		es_store *r;
+		uint64_t n = 0;
+		es_read *v;
+		if (es_open(dir, &ro, &r) != 0 || write(ready[1], "r", 1) != 1 ||
+		    read(go[0], &want, sizeof want) != sizeof want)
+			_exit(2);
+		if (es_read_begin(r, &v) != 0)
+			_exit(3);
+		es_log_walk(v, 1, count_event, &n);
+		es_read_end(v);
+		es_close(r);
+		_exit(n == want ? 0 : 4);
+	}
+	if (read(ready[0], &c, 1) != 1)
+		bail_out("the reader did not start");
+	char *data = json_with_string(10000);
+	int err = 0;
+	for (int i = 0; i < 400 && !err; i++)
+		err = append1(s, "S", ES_ANY, "Big", data, NULL, NULL);
+	free(data);
+	is_int(err, 0, "4 MB of events append to a store whose map began at 1 MiB");
+	struct stat st = {0};
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	int got = stat(path, &st);
+	ok(got == 0 && st.st_size > 4 * 1000 * 1000,
+	   "the data file grew past the first map (%lld bytes)", (long long)st.st_size);
+	want = head_of(s);
+	if (write(go[1], &want, sizeof want) != sizeof want)
+		bail_out("cannot tell the reader");
+	int status = 0;
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a process that opened the store with the small map reads all %llu events (status %d)",
+	   (unsigned long long)want, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	es_close(s);
+	rm_store(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	memset(name255, 'n', 255);
@@ -2124,5 +2202,6 @@ int main(void)
 	test_snapshots();
 	test_checkpoints();
 	test_threads();
+	test_map_growth();
 	return done_testing();
 }
