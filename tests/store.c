@@ -2114,10 +2114,31 @@ static int count_event(void *arg, const es_event *ev)
 	return 0;
 }
 
+/* The reader of test_map_growth, run as its own process: opens the store
+ * with a 1 MiB map, says so on stdout, reads from stdin how many events to
+ * expect once the writer has grown the store, and counts them. */
+static int map_reader(const char *dir)
+{
+	es_options ro = {.read_only = 1, .map_initial = 1 << 20};
+	es_store *r;
+	es_read *v;
+	uint64_t n = 0, want;
+
+	if (es_open(dir, &ro, &r) != 0 || write(1, "r", 1) != 1 ||
+	    read(0, &want, sizeof want) != sizeof want)
+		return 2;
+	if (es_read_begin(r, &v) != 0)
+		return 3;
+	es_log_walk(v, 1, count_event, &n);
+	es_read_end(v);
+	es_close(r);
+	return n == want ? 0 : 4;
+}
+
 /* The map grows on demand past its first size, and another process that
  * has the store open, with its smaller map, follows: it reads every event
  * the writer appended after it opened. */
-static void test_map_growth(void)
+static void test_map_growth(const char *self)
 {
 	char *dir = tmp_dir();
 	es_options o = {.map_initial = 1 << 20};
@@ -2136,21 +2157,13 @@ static void test_map_growth(void)
 	if (pid < 0)
 		bail_out("fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* The reader: its own environment, opened after the fork. */
-		es_options ro = {.read_only = 1, .map_initial = 1 << 20};
-		es_store *r;
-		uint64_t n = 0;
-		es_read *v;
-		if (es_open(dir, &ro, &r) != 0 || write(ready[1], "r", 1) != 1 ||
-		    read(go[0], &want, sizeof want) != sizeof want)
-			_exit(2);
-		if (es_read_begin(r, &v) != 0)
-			_exit(3);
-		es_log_walk(v, 1, count_event, &n);
-		es_read_end(v);
-		es_close(r);
-		_exit(n == want ? 0 : 4);
+		dup2(go[0], 0);
+		dup2(ready[1], 1);
+		execl(self, self, "--map-reader", dir, (char *)NULL);
+		_exit(127);
 	}
+	close(go[0]);
+	close(ready[1]);
 	if (read(ready[0], &c, 1) != 1)
 		bail_out("the reader did not start");
 	char *data = json_with_string(10000);
@@ -2171,19 +2184,19 @@ static void test_map_growth(void)
 	int status = 0;
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "a process that opened the store with the small map reads all %llu events (status %d)",
+	   "another process that opened the store with the small map reads all %llu events (status %d)",
 	   (unsigned long long)want, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	close(ready[0]);
-	close(ready[1]);
-	close(go[0]);
 	close(go[1]);
 	es_close(s);
 	rm_store(dir);
 	free(dir);
 }
 
-int main(void)
+int main(int argc, char *argv[])
 {
+	if (argc == 3 && strcmp(argv[1], "--map-reader") == 0)
+		return map_reader(argv[2]);
 	memset(name255, 'n', 255);
 	memset(name256, 'n', 256);
 	test_open_reopen();
@@ -2202,6 +2215,6 @@ int main(void)
 	test_snapshots();
 	test_checkpoints();
 	test_threads();
-	test_map_growth();
+	test_map_growth(argv[0]);
 	return done_testing();
 }
