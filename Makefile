@@ -4,6 +4,7 @@
 #   make check      build and run every test through prove
 #   make check-asan the same under AddressSanitizer and UBSan
 #   make check-valgrind  the store's tests under valgrind
+#   make fuzz       build the message fuzzer with clang, run it FUZZ_SECONDS
 #   make install    install to $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make deps       install the Debian packages to build and test (as root)
 
@@ -15,7 +16,8 @@ PKGS = fuse3 lmdb jansson uuid
 
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
-	uuid-dev fuse3 perl jq rsync procps util-linux valgrind
+	uuid-dev fuse3 perl jq rsync procps util-linux valgrind \
+	clang libclang-rt-14-dev
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \
@@ -64,6 +66,24 @@ check-asan:
 check-valgrind: $(TEST_BIN)
 	valgrind -q --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes $(TEST_BIN)
 
+# libFuzzer on the message reader and parsers (tests/fuzz/message.c), built
+# with clang from the sources, run for FUZZ_SECONDS on a scratch copy of the
+# seed corpus so that the committed one does not grow.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE
+$(O)/fuzz/message: tests/fuzz/message.c fs/message.c store/json.c \
+		fs/message.h store/json.h store/store.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ \
+		tests/fuzz/message.c fs/message.c store/json.c $(LDLIBS)
+
+fuzz: $(O)/fuzz/message
+	rm -rf $(O)/fuzz/corpus && mkdir -p $(O)/fuzz/corpus
+	cp tests/fuzz/corpus/* $(O)/fuzz/corpus/
+	$(O)/fuzz/message -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-max_len=65536 -artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus
+
 install: $(ESFS_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
@@ -78,4 +98,4 @@ uninstall:
 clean:
 	rm -rf bin build
 
-.PHONY: all check check-asan check-valgrind install deps uninstall clean
+.PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean
