@@ -166,6 +166,8 @@ listing_bad=0
 shrunk=0
 grew=0
 events_bad=0
+find_bad=0
+stream_bad=0
 for i in $(seq 1 30); do
 	names=$(ls "$M/all")
 	n=$(printf '%s\n' "$names" | grep -c .)
@@ -188,6 +190,19 @@ for i in $(seq 1 30); do
 		events_bad=$((events_bad + 1))
 		diag "iteration $i: cat of ${#files[@]} events did not give ${#files[@]} whole events"
 	fi
+	# find over the whole tree: no error
+	if ! find "$M" -type f > "$T/find.out" 2> "$T/find.err" || [ -s "$T/find.err" ]; then
+		find_bad=$((find_bad + 1))
+		diag "iteration $i: find: $(head -n 2 "$T/find.err")"
+	fi
+	# a stream being appended to: its glob reads as versions 1..k
+	vfiles=("$M"/streams/Read-1/0*)
+	[ -e "${vfiles[0]}" ] || vfiles=()
+	if [ "${#vfiles[@]}" -gt 0 ] &&
+	   [ "$(cat "${vfiles[@]}" | jq -r .version)" != "$(seq 1 "${#vfiles[@]}")" ]; then
+		stream_bad=$((stream_bad + 1))
+		diag "iteration $i: streams/Read-1/* was not versions 1..${#vfiles[@]}"
+	fi
 done
 wait "$wa" "$wb"
 diag "all/ grew between $grew of the 30 listings"
@@ -195,6 +210,8 @@ diag "all/ grew between $grew of the 30 listings"
 is "$listing_bad" 0 "every listing of all/ during appends was gapless from 1"
 is "$shrunk" 0 "no listing of all/ was shorter than the one before"
 is "$events_bad" 0 "every cat of all/* during appends gave whole events that parse"
+is "$find_bad" 0 "every find over the tree during appends ran without an error"
+is "$stream_bad" 0 "every cat of a stream during appends gave its versions 1..k"
 ok $([ "$prev" -ge "$before" ]; echo $?) "the readers saw all/ as it was before the appends, or longer"
 after=$(ls "$M/all" | wc -l)
 is "$after" "$((before + $(cat "$T/ack.11" "$T/ack.12" | wc -l)))" \
