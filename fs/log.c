@@ -5,19 +5,38 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 
 static int to_stderr = 1;
 
+/* Writes line as one line: control characters (a newline in a stream's
+ * name, say) are shown as \xHH. */
+static void emit(int priority, const char *line)
+{
+	char out[4 * 1024 + 1];
+	size_t o = 0;
+
+	for (const char *p = line; *p && o + 4 < sizeof out; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	if (to_stderr)
+		fprintf(stderr, "esfs: %s\n", out);
+	else
+		syslog(priority, "%s", out);
+}
+
 static void vlog(int priority, const char *fmt, va_list ap)
 {
-	if (to_stderr) {
-		fputs("esfs: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(priority, fmt, ap);
-	}
+	char line[1024];
+
+	vsnprintf(line, sizeof line, fmt, ap);
+	emit(priority, line);
 }
 
 static void fuse_log_to_us(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -26,15 +45,10 @@ static void fuse_log_to_us(enum fuse_log_level level, const char *fmt, va_list a
 	 * it from the format. */
 	char line[1024];
 	vsnprintf(line, sizeof line, fmt, ap);
-	size_t n = 0;
-	while (line[n])
-		n++;
+	size_t n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	if (to_stderr)
-		fprintf(stderr, "%s\n", line);
-	else
-		syslog((int)level, "%s", line);
+	emit((int)level, line);
 }
 
 void log_init(int foreground)
