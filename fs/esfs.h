@@ -24,7 +24,8 @@ extern const struct fuse_lowlevel_ops esfs_ops;
  * remounts: the top 8 bits say what a node is, the low 56 bits its id
  * (ES_ID_MAX). An event has one inode, in streams/S/ and in all/ alike. */
 enum {
-	INO_ROOT = 1, INO_STREAMS, INO_ALL, INO_SNAPSHOTS, INO_CHECKPOINTS
+	INO_ROOT = 1, INO_STREAMS, INO_ALL, INO_SNAPSHOTS, INO_CHECKPOINTS,
+	INO_FEED, INO_LAST = INO_FEED
 };
 
 enum node_kind {
@@ -34,6 +35,7 @@ enum node_kind {
 	K_NEW = 3,		/* id: stream id; streams/S/new */
 	K_SNAPSHOT = 4,		/* id: stream id; snapshots/S */
 	K_CHECKPOINT = 5,	/* id: checkpoint id; checkpoints/NAME */
+	K_FEED = 6,		/* id: a global position N; feed/N */
 };
 
 static inline fuse_ino_t ino_make(enum node_kind k, uint64_t id)

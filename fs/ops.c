@@ -5,6 +5,7 @@
  *   streams/S/           00000000000000000001 … and new
  *   all/                 00000000000000000001 …
  *   snapshots/S          checkpoints/NAME
+ *   feed/N               every event after position N, in one file
  *
  * Nothing is cached here: every request reads the store in a read view,
  * and the kernel caches what never changes (event files: long entry and
@@ -40,6 +41,7 @@ static const struct {
 	{"all", INO_ALL},
 	{"snapshots", INO_SNAPSHOTS},
 	{"checkpoints", INO_CHECKPOINTS},
+	{"feed", INO_FEED},
 };
 #define NTOP (sizeof top / sizeof top[0])
 
@@ -139,7 +141,7 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 	*attr_timeout = 0;
 	switch (ino_kind(ino)) {
 	case K_FIXED:
-		if (id < INO_ROOT || id > INO_CHECKPOINTS)
+		if (id < INO_ROOT || id > INO_LAST)
 			return ENOENT;
 		if ((err = es_head(rd, &head, &at)) || (err = es_stream_count(rd, &n)))
 			return err;
@@ -147,8 +149,8 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2 + NTOP, 0, at);
 		else if (id == INO_STREAMS)
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2 + n, (off_t)n, at);
-		else if (id == INO_ALL)
-			set_attr(fs, st, ino, S_IFDIR | 0555, 2, (off_t)head, at);
+		else if (id == INO_ALL || id == INO_FEED)
+			set_attr(fs, st, ino, S_IFDIR | 0555, 2, id == INO_ALL ? (off_t)head : 0, at);
 		else
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2, 0, at);
 		return 0;
@@ -186,6 +188,13 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		if ((err = es_checkpoint_get_id(rd, id, &cp)))
 			return err;
 		checkpoint_attr(fs, &cp, st);
+		return 0;
+	case K_FEED:
+		/* Its length is not known before it is read: size 0, read
+		 * with direct_io to its end. */
+		if ((err = es_head(rd, &head, &at)))
+			return err;
+		set_attr(fs, st, ino, S_IFREG | 0444, 1, 0, at);
 		return 0;
 	}
 	return ENOENT;
@@ -246,6 +255,16 @@ static int parse_event_name(const char *name, uint64_t *n)
 	return 0;
 }
 
+/* A position in feed/N: 0 … ES_ID_MAX, decimal. */
+static int parse_position(const char *name, uint64_t *n)
+{
+	if (strcmp(name, "0") == 0) {
+		*n = 0;
+		return 0;
+	}
+	return parse_event_name(name, n);
+}
+
 static void event_name(uint64_t n, char *buf)
 {
 	snprintf(buf, EVENT_NAME_LEN + 1, "%020llu", (unsigned long long)n);
@@ -295,6 +314,10 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 		checkpoint_attr(fs, &cp, st);
 		*et = *at = 0;
 		return 0;
+	case INO_FEED:
+		if (parse_position(name, &n))
+			return ENOENT;
+		return node_attr(fs, rd, ino_make(K_FEED, n), st, et, at);
 	}
 	if (ino_kind(parent) != K_STREAM)
 		return ENOTDIR;
@@ -488,6 +511,8 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 		return es_snapshots_walk(rd, from, list_snapshot, l);
 	case INO_CHECKPOINTS:
 		return es_checkpoints_walk(rd, from, list_checkpoint, l);
+	case INO_FEED:
+		return 0;	/* feed/N is found, never listed: see op_read */
 	}
 	return ENOTDIR;
 }
@@ -535,7 +560,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
  * snapshots and checkpoints get one; so do readers of snapshots and
  * checkpoints, which read the bytes as they were at open. */
 
-enum handle_kind { H_NEW, H_SNAPSHOT, H_CHECKPOINT };
+enum handle_kind { H_NEW, H_SNAPSHOT, H_CHECKPOINT, H_FEED };
 
 struct handle {
 	enum handle_kind kind;
@@ -550,6 +575,11 @@ struct handle {
 	int readback;		/* new opened read-write */
 	char *out;		/* bytes to read: read-back lines, or content */
 	size_t out_len, out_cap, out_off;
+	uint64_t feed_first;	/* feed/N: N + 1 */
+	uint64_t feed_next;	/* ... the next position to read */
+	uint64_t feed_end;	/* ... the head when it was opened */
+	size_t feed_sent;	/* ... bytes of feed_next's event already read */
+	uint64_t feed_off;	/* ... the file offset that is at */
 };
 
 static struct handle *handle_new(struct esfs *fs, enum handle_kind kind,
@@ -664,6 +694,19 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		else if (cp.has_position && (fi->flags & O_ACCMODE) != O_WRONLY)
 			err = handle_put(h, text, position_text(cp.position, text));
 		break;
+	case K_FEED:
+		if (wants_write(fi) || (fi->flags & O_TRUNC)) {
+			*what = "feed files are read-only";
+			return EACCES;
+		}
+		if (!(h = handle_new(fs, H_FEED, "feed", 4)))
+			return ENOMEM;
+		int64_t at;
+		err = es_head(rd, &h->feed_end, &at);
+		h->feed_first = h->feed_next = id + 1;
+		fi->direct_io = 1;
+		fi->noflush = 1;
+		break;
 	default:
 		return EISDIR;
 	}
@@ -776,6 +819,78 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* feed/N: the bytes of the events after N, up to the head as it was at
+ * open, from one cursor walk per read. Reads in order continue where the
+ * last one ended; a seek forward skips, a seek back starts again. */
+struct feed_fill {
+	struct handle *h;
+	char *buf;		/* NULL while skipping */
+	size_t size, used;
+};
+
+static int feed_event(void *arg, const es_event *ev)
+{
+	struct feed_fill *f = arg;
+	struct handle *h = f->h;
+	size_t n = ev->json_len - h->feed_sent;
+
+	if (ev->position > h->feed_end)
+		return 1;
+	if (n > f->size - f->used)
+		n = f->size - f->used;
+	if (f->buf)
+		memcpy(f->buf + f->used, ev->json + h->feed_sent, n);
+	f->used += n;
+	h->feed_sent += n;
+	h->feed_off += n;
+	if (h->feed_sent < ev->json_len)
+		return 1;	/* full inside this event */
+	h->feed_next = ev->position + 1;
+	h->feed_sent = 0;
+	return f->used == f->size;
+}
+
+/* Walks on from where h is; f->used tells how far it got. */
+static int feed_walk(struct esfs *fs, struct handle *h, struct feed_fill *f)
+{
+	es_read *rd;
+	int err = 0;
+
+	if (h->feed_next <= h->feed_end && !(err = es_read_begin(fs->store, &rd))) {
+		err = es_log_walk(rd, h->feed_next, feed_event, f);
+		es_read_end(rd);
+	}
+	return err;
+}
+
+static void read_feed(fuse_req_t req, struct esfs *fs, struct handle *h,
+		      size_t size, off_t off)
+{
+	struct feed_fill f = {h, malloc(size), size, 0};
+	int err = f.buf ? 0 : ENOMEM;
+
+	pthread_mutex_lock(&h->lock);
+	if (!err && (uint64_t)off < h->feed_off) {
+		h->feed_next = h->feed_first;
+		h->feed_sent = 0;
+		h->feed_off = 0;
+	}
+	while (!err && (uint64_t)off > h->feed_off) {
+		struct feed_fill skip = {h, NULL, (uint64_t)off - h->feed_off, 0};
+		err = feed_walk(fs, h, &skip);
+		if (skip.used == 0)
+			break;	/* past the end */
+	}
+	if (!err && (uint64_t)off == h->feed_off)
+		err = feed_walk(fs, h, &f);
+	pthread_mutex_unlock(&h->lock);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, f.buf, f.used);
+	free(f.buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -803,6 +918,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (!h) {
 		fuse_reply_buf(req, NULL, 0);	/* new reads as empty */
+		return;
+	}
+	if (h->kind == H_FEED) {
+		read_feed(req, fs, h, size, off);
 		return;
 	}
 	pthread_mutex_lock(&h->lock);

@@ -12,8 +12,8 @@ mount_esfs || { ok 1 "esfs mounts"; done_testing; }
 
 # ---- The root and an empty stream. ------------------------------------
 
-is "$(ls "$M" | tr '\n' ' ')" "all checkpoints snapshots streams " \
-	"ls of the root shows exactly all checkpoints snapshots streams"
+is "$(ls "$M" | tr '\n' ' ')" "all checkpoints feed snapshots streams " \
+	"ls of the root shows exactly all checkpoints feed snapshots streams"
 
 A=Order-abc123
 B='Kunde-ü注文'
@@ -220,7 +220,7 @@ is "$(ls "$M/streams" | tr '\n' ' ')" "$B $A Raw-1 " "ls streams lists the strea
 
 # 21 events twice (streams/ and all/) and three new files
 is "$(find "$M" -type f | wc -l)" 45 "find -type f counts 21 events twice and 3 new files"
-is "$(find "$M" -type d | wc -l)" 8 "find -type d counts root, 4 top dirs and 3 streams"
+is "$(find "$M" -type d | wc -l)" 9 "find -type d counts root, 5 top dirs and 3 streams"
 out=$(ls -l "$M/all")
 ok $? "ls -l all works"
 is "$(printf '%s\n' "$out" | grep -c '^-r--r--r-- 2 ')" 21 "ls -l all shows 21 files -r--r--r-- with 2 links"
