@@ -26,6 +26,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,14 +34,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #define FORMAT 1
 #define MAP_INITIAL ((size_t)1 << 30)
 #define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
+#define TRIM_EVERY 64			/* read views between looks at the RSS */
+#define TRIM_ABOVE ((size_t)32 << 20)	/* map bytes the process may keep resident */
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
 #define NO_CHANGE (-3)		/* internal: succeed without committing */
 
@@ -78,6 +83,9 @@ struct es_store {
 	size_t max_event;
 	int read_only;
 	_Atomic int64_t readers_checked;	/* when, in microseconds */
+	_Atomic unsigned reads;			/* read views, for trim_map */
+	void *map_addr;				/* where LMDB mapped the file */
+	size_t map_len;
 	/* Group commit (see write_txn). */
 	pthread_mutex_t queue_lock;
 	struct write_req *queue;	/* changes waiting, oldest first */
@@ -225,10 +233,13 @@ size_t es_time_format(int64_t us, char *buf)
 /* ---- Transactions. --------------------------------------------------- */
 
 /* Adopts a map grown by another process. */
+static void locate_map(es_store *s);
+
 static void adopt_map(es_store *s)
 {
 	pthread_rwlock_wrlock(&s->map_lock);
 	mdb_env_set_mapsize(s->env, 0);
+	locate_map(s);
 	pthread_rwlock_unlock(&s->map_lock);
 }
 
@@ -242,6 +253,7 @@ static int grow_map(es_store *s, size_t seen)
 	mdb_env_info(s->env, &info);
 	if (info.me_mapsize <= seen)
 		rc = mdb_env_set_mapsize(s->env, seen * 2);
+	locate_map(s);
 	pthread_rwlock_unlock(&s->map_lock);
 	return rc ? lmdb_fail(rc, "growing the map") : 0;
 }
@@ -596,6 +608,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	err = open_dbs(s, dir);
 	if (err)
 		goto out_env;
+	locate_map(s);
 	*out = s;
 	return 0;
 
@@ -637,11 +650,56 @@ int es_read_begin(es_store *s, es_read **out)
 	return 0;
 }
 
+/* Pages of the map that a process has read stay in its page tables and
+ * count in its RSS, up to the whole store. Now and then, when more than
+ * TRIM_ABOVE of them are, let them go: they stay in the kernel's page
+ * cache, and the next read of one maps it again without I/O. Called with
+ * map_lock held shared, so the map does not move. */
+static void trim_map(es_store *s)
+{
+	unsigned long size, resident, shared;
+	FILE *f;
+
+	if (++s->reads % TRIM_EVERY != 0 || !s->map_addr ||
+	    !(f = fopen("/proc/self/statm", "r")))
+		return;
+	int n = fscanf(f, "%lu %lu %lu", &size, &resident, &shared);
+	fclose(f);
+	if (n == 3 && shared * (unsigned long)sysconf(_SC_PAGESIZE) > TRIM_ABOVE)
+		madvise(s->map_addr, s->map_len, MADV_DONTNEED);
+}
+
+/* Finds where LMDB mapped the data file (its API does not say), in
+ * /proc/self/maps by the file's inode. Called when the map is made or
+ * moved, with no transaction open. */
+static void locate_map(es_store *s)
+{
+	struct stat st;
+	char line[PATH_MAX + 128];
+	unsigned long start, end, ino;
+	int fd;
+	FILE *f;
+
+	s->map_addr = NULL;
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	    !(f = fopen("/proc/self/maps", "r")))
+		return;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) == 3 &&
+		    ino == (unsigned long)st.st_ino && strstr(line, "data.mdb")) {
+			s->map_addr = (void *)start;
+			s->map_len = end - start;
+			break;
+		}
+	fclose(f);
+}
+
 void es_read_end(es_read *r)
 {
 	if (!r)
 		return;
 	mdb_txn_abort(r->txn);
+	trim_map(r->s);
 	pthread_rwlock_unlock(&r->s->map_lock);
 	free(r);
 }
