@@ -105,6 +105,12 @@ int es_json_check(const char *p, size_t n, int want_array, char *why,
 			 want_array ? "array" : "object", ES_JSON_MAX_DEPTH);
 		return EINVAL;
 	}
+	/* A raw NUL is never JSON, but jansson 2.14 lets one pass after a
+	 * number or a literal ({"a":1\0}). */
+	if (memchr(p, '\0', n)) {
+		snprintf(why, why_size, "a NUL byte in JSON text");
+		return EINVAL;
+	}
 	v = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL |
 		       JSON_ALLOW_NUL, &err);
 	if (!v) {

@@ -43,7 +43,7 @@ size_t es_json_compact(const char *in, size_t n, char *out);
 size_t es_json_skip(const char *p, size_t n);
 
 /* Parses text of length n with jansson and checks that it is a JSON object
- * (or, with want_array, an array) with no duplicate keys. On success returns
+ * (or, with want_array, an array) with no duplicate keys and no raw NUL. On success returns
  * 0 and, when out is not NULL, a compact copy in *out (malloc'd, NUL
  * terminated) and its length in *out_len; when tree is not NULL, the parsed
  * value (the caller's reference). On failure returns EINVAL and writes

@@ -989,6 +989,35 @@ static void test_expected_version(void)
 /* n events get consecutive versions and positions; one bad event (bad
  * JSON, bad type, data or metadata not an object, no data), an empty batch
  * or a repeated id fails the whole batch with EINVAL and stores nothing. */
+/* A raw NUL is never JSON, even where jansson 2.14 lets one pass (after a
+ * number or a literal): found by the fuzzer. */
+static void test_nul_in_json(void)
+{
+	char *dir = tmp_dir();
+	es_store *s = open_store(dir, NULL);
+	static const char *bodies[] = {"{\"a\":1\0}", "{\"a\":true\0}", "{\"a\":null\0,\"b\":2}"};
+	static const size_t lens[] = {8, 11, 16};
+
+	es_stream_create(s, "S", 1);
+	for (int i = 0; i < 3; i++) {
+		es_event_in e = mk("T", NULL, NULL);
+		e.data = bodies[i];
+		e.data_len = lens[i];
+		fails(es_append(s, "S", 1, ES_ANY, &e, 1, NULL), EINVAL,
+		      "data with a raw NUL after a literal");
+		e.data = "{}";
+		e.data_len = 2;
+		e.metadata = bodies[i];
+		e.metadata_len = lens[i];
+		fails(es_append(s, "S", 1, ES_ANY, &e, 1, NULL), EINVAL,
+		      "metadata with a raw NUL after a literal");
+	}
+	is_int(head_of(s), 0, "nothing was stored");
+	es_close(s);
+	rm_store(dir);
+	free(dir);
+}
+
 static void test_batches(void)
 {
 	char *dir = tmp_dir();
@@ -2204,6 +2233,7 @@ int main(int argc, char *argv[])
 	test_streams();
 	test_envelope();
 	test_expected_version();
+	test_nul_in_json();
 	test_batches();
 	test_idempotency();
 	test_efbig();
