@@ -7,6 +7,10 @@
 #   make fuzz       build the message fuzzer with clang, run it FUZZ_SECONDS
 #   make install    install to $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make deps       install the Debian packages to build and test (as root)
+#   make bench      build bin/esfs-bench, the benchmark (tools/bench.c; needs
+#                   libpq-dev; not part of all or check). See esfs-bench(1).
+#   make bench-deps install what the benchmark needs: PostgreSQL, libpq-dev,
+#                   gnuplot (as root)
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -84,6 +88,24 @@ fuzz: $(O)/fuzz/message
 	$(O)/fuzz/message -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		-max_len=65536 -artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus
 
+# The benchmark: esfs against plain files, tmpfs, the store library and
+# PostgreSQL (tools/bench.c, man/esfs-bench.1). Linked with the store
+# library and libpq; not built by all, not run by check.
+BENCH_BIN = bin/esfs-bench
+BENCH_DEPS = postgresql libpq-dev gnuplot-nox
+BENCH_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I`pg_config --includedir`)
+BENCH_LIBS = $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+
+bench: $(BENCH_BIN)
+
+$(BENCH_BIN): tools/bench.c store/store.h $(O)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BENCH_CFLAGS) $(LDFLAGS) -Istore -o $@ tools/bench.c \
+		$(O)/libstore.a $(LDLIBS) $(BENCH_LIBS)
+
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEPS)
+
 install: $(ESFS_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
@@ -98,4 +120,5 @@ uninstall:
 clean:
 	rm -rf bin build
 
-.PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean
+.PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean \
+	bench bench-deps
