@@ -1,0 +1,2220 @@
+/* bench.c — esfs-bench: what esfs costs, measured against the alternatives.
+ *
+ * It runs the same workloads (durable appends by one writer, by 8 writers on
+ * 8 streams and on one stream; reading every event cold and warm; listings;
+ * random reads; a shell loop of appends) against esfs through a real FUSE
+ * mount, plain files (one event, one file) on the same disk and on tmpfs,
+ * the store library called directly, and PostgreSQL with a classic
+ * event-store table, at several store sizes, and reports events/s and
+ * p50/p99 latencies as a table on stdout, OUTDIR/results.csv and a chart,
+ * OUTDIR/chart.png. See man/esfs-bench.1.
+ *
+ *   esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg]
+ *              [--workloads W1,...] OUTDIR
+ *
+ * It starts and stops everything itself (the esfs daemon, a PostgreSQL
+ * server in a temporary directory) and leaves nothing mounted or running,
+ * also when it fails or is interrupted.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+/* ---- What is measured. ------------------------------------------------ */
+
+enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, NSYS };
+static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg"};
+
+/* Rows of the table: a workload can give several. */
+enum { R_W1, R_W2, R_W3, R_W4C, R_W4W, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6, R_W7, NROW };
+static const char *const row_name[NROW] = {
+	"W1", "W2", "W3", "W4-cold", "W4-warm", "W5-ls-all", "W5-ls-l-all",
+	"W5-ls-stream", "W5-ls-l-stream", "W6", "W7",
+};
+
+#define DATA_LEN 200		/* bytes of an event's data object */
+#define WRITERS 8		/* threads of W2 and W3 */
+#define BIG_STREAM "Big-1"	/* the prefilled stream that holds half the events */
+#define SMALL_STREAM_EVENTS 100	/* the other half: streams of this many */
+#define PG_USER "esfsbench"
+#define HANG_SECONDS 300	/* no progress this long is a hang */
+
+/* ---- Options. ---------------------------------------------------------- */
+
+static uint64_t g_sizes[16] = {10000, 100000};
+static int g_nsizes = 2;
+static int g_sys_on[NSYS] = {1, 1, 1, 1, 1};
+static int g_wl_on[8] = {0, 1, 1, 1, 1, 1, 1, 1};	/* W1 … W7 */
+static uint64_t g_ops = 2000;		/* appends of W1, and of W2, W3 in all */
+static uint64_t g_reads = 10000;	/* random reads of W6 */
+static uint64_t g_loop = 10000;		/* printf commands of W7 */
+static int g_runs = 5;			/* runs of each listing of W5 */
+static double g_max_seconds = 60;	/* cap of one timed workload */
+static const char *g_outdir;
+static char g_esfs[PATH_MAX];
+static char g_tmp_parent[PATH_MAX] = "/var/tmp";
+static int g_keep;
+
+/* ---- State that cleanup needs, also from a signal handler. ------------- */
+
+static char g_base[PATH_MAX];		/* the temporary directory on disk */
+static char g_shm[PATH_MAX];		/* the one on tmpfs */
+static char g_mnt[PATH_MAX];
+static volatile sig_atomic_t g_esfs_pid;
+static char g_pgbin[PATH_MAX];		/* directory of initdb, pg_ctl, psql */
+static char g_pgctl[PATH_MAX];
+static char g_pgdata[PATH_MAX];
+static volatile sig_atomic_t g_pg_running;
+static int g_pg_drop;			/* run the server as g_pg_uid */
+static uid_t g_pg_uid;
+static gid_t g_pg_gid;
+static char g_pg_skip[256];		/* why pg is skipped, if it is */
+
+static _Atomic uint64_t g_progress;	/* for the hang watchdog */
+static char g_phase[128] = "starting";
+static int g_dropped_ok = 1;		/* drop_caches worked */
+
+static void emergency_cleanup(void);
+
+static void die(const char *f, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *f, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("esfs-bench: ", stderr);
+	va_start(ap, f);
+	vfprintf(stderr, f, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	emergency_cleanup();
+	_exit(1);
+}
+
+/* snprintf that dies rather than truncate. */
+static void fmt(char *buf, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static void fmt(char *buf, size_t n, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	int r = vsnprintf(buf, n, f, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n)
+		die("a path or command is too long: %.60s…", buf);
+}
+
+/* snprintf that may truncate: for messages. */
+static int msg(char *buf, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static int msg(char *buf, size_t n, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	int r = vsnprintf(buf, n, f, ap);
+	va_end(ap);
+	return r;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int64_t real_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* ---- Child processes. -------------------------------------------------- */
+
+struct sp {
+	const char *out;	/* stdout to this file (truncated); NULL: inherit */
+	const char *err;	/* stderr to this file (appended); NULL: inherit */
+	int as_pg;		/* run as the PostgreSQL user */
+	int session;		/* in a session of its own: no Ctrl-C from us */
+	const char *cwd;
+};
+
+static pid_t spawn(char *const argv[], const struct sp *o)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (o && o->session)
+		setsid();
+	int fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0)
+		dup2(fd, 0);
+	if (o && o->out) {
+		fd = open(o->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+	}
+	if (o && o->err) {
+		fd = open(o->err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+	}
+	if (o && o->as_pg && g_pg_drop) {
+		if (setgroups(0, NULL) != 0 || setgid(g_pg_gid) != 0 || setuid(g_pg_uid) != 0)
+			_exit(126);
+	}
+	if (o && o->cwd && chdir(o->cwd) != 0)
+		_exit(126);
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+/* The exit status of pid, or 128 + the signal that killed it. */
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run(char *const argv[], const struct sp *o)
+{
+	pid_t pid = spawn(argv, o);
+
+	return pid < 0 ? -1 : wait_child(pid);
+}
+
+static const struct sp quiet = {.out = "/dev/null", .err = "/dev/null"};
+
+static void remove_tree(const char *path)
+{
+	if (!path[0])
+		return;
+	char *av[] = {"rm", "-rf", "--", (char *)path, NULL};
+	run(av, &quiet);
+}
+
+/* Waits up to ms for pid to exit; 1 if it did. */
+static int wait_exit(pid_t pid, int ms, int *status)
+{
+	int st;
+
+	for (int i = 0; i <= ms / 10; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD)) {
+			if (status)
+				*status = r == pid ? (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) : -1;
+			return 1;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* Unmounts esfs, stops PostgreSQL, removes the temporary directories: on
+ * failure and on a signal, with async-signal-safe calls only (fork, exec,
+ * kill, waitpid). */
+static void emergency_cleanup(void)
+{
+	if (g_esfs_pid > 0) {
+		pid_t pid = g_esfs_pid;
+		char *av[] = {"fusermount3", "-u", "-z", g_mnt, NULL};
+		run(av, &quiet);
+		kill(pid, SIGTERM);
+		if (!wait_exit(pid, 10000, NULL)) {
+			kill(pid, SIGKILL);
+			wait_exit(pid, 5000, NULL);
+			run(av, &quiet);
+		}
+		g_esfs_pid = 0;
+	}
+	if (g_pg_running) {
+		char *av[] = {g_pgctl, "-D", g_pgdata, "-m", "immediate", "-w", "stop", NULL};
+		struct sp o = quiet;
+		o.as_pg = 1;
+		run(av, &o);
+		g_pg_running = 0;
+	}
+	if (!g_keep) {
+		remove_tree(g_base);
+		remove_tree(g_shm);
+	}
+}
+
+static void on_signal(int sig)
+{
+	static const char msg[] = "\nesfs-bench: interrupted; cleaning up\n";
+	ssize_t r = write(2, msg, sizeof msg - 1);
+	(void)r;
+	emergency_cleanup();
+	_exit(128 + sig);
+}
+
+/* A crash of the tool itself: clean up, then die of the signal. */
+static void on_crash(int sig)
+{
+	static const char msg[] = "\nesfs-bench: crashed; cleaning up\n";
+	ssize_t r = write(2, msg, sizeof msg - 1);
+	(void)r;
+	g_keep = 1;	/* keep the data to look at */
+	emergency_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Kills everything when nothing has progressed for HANG_SECONDS. */
+static void *watchdog(void *arg)
+{
+	uint64_t last = (uint64_t)-1;
+	int idle = 0;
+
+	(void)arg;
+	for (;;) {
+		sleep(5);
+		uint64_t p = atomic_load(&g_progress);
+		if (p != last) {
+			last = p;
+			idle = 0;
+			continue;
+		}
+		idle += 5;
+		if (idle >= HANG_SECONDS) {
+			fprintf(stderr, "esfs-bench: HANG: no progress for %d s during %s; "
+				"unmounting and giving up\n", idle, g_phase);
+			emergency_cleanup();
+			_exit(3);
+		}
+	}
+	return NULL;
+}
+
+static void progress(void)
+{
+	atomic_fetch_add_explicit(&g_progress, 1, memory_order_relaxed);
+}
+
+static void phase(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static void phase(const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(g_phase, sizeof g_phase, f, ap);
+	va_end(ap);
+	progress();
+}
+
+/* Prints the last lines of a log file to stderr. */
+static void tail_log(const char *path, int lines)
+{
+	char cmd[PATH_MAX + 64];
+
+	fmt(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, path);
+	fprintf(stderr, "esfs-bench: last lines of %s:\n", path);
+	fflush(stderr);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  (could not read it)\n");
+}
+
+/* Drops the kernel's caches: 1 if that worked (as root). */
+static int drop_caches(void)
+{
+	sync();
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (fd < 0)
+		return g_dropped_ok = 0;
+	int ok = write(fd, "3\n", 2) == 2;
+	close(fd);
+	if (!ok)
+		g_dropped_ok = 0;
+	return ok;
+}
+
+/* ---- Events. ----------------------------------------------------------- */
+
+/* The data object of event i: exactly DATA_LEN bytes of JSON. */
+static size_t make_data(char *buf, uint64_t i)
+{
+	int n = snprintf(buf, DATA_LEN + 1,
+			 "{\"order_id\":\"ord-%010" PRIu64 "\",\"customer\":\"cust-%05" PRIu64
+			 "\",\"total\":%" PRIu64 ".%02u,\"currency\":\"EUR\",\"items\":"
+			 "[{\"sku\":\"sku-%05" PRIu64 "\",\"qty\":%u}],\"note\":\"",
+			 i, i % 99991, i % 100000, (unsigned)(i % 100), (i * 7) % 100000,
+			 (unsigned)(i % 9 + 1));
+	while (n < DATA_LEN - 2)
+		buf[n++] = 'x';
+	buf[n++] = '"';
+	buf[n++] = '}';
+	buf[n] = 0;
+	return (size_t)n;
+}
+
+static void make_uuid(char *out, uint64_t *rng)
+{
+	uint64_t a = splitmix(rng), b = splitmix(rng);
+	unsigned char u[16];
+
+	memcpy(u, &a, 8);
+	memcpy(u + 8, &b, 8);
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	sprintf(out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		u[12], u[13], u[14], u[15]);
+}
+
+/* The line a plain file holds: the envelope esfs would serve. */
+static size_t make_line(char *buf, size_t cap, const char *stream, uint64_t ver,
+			uint64_t pos, const char *data, uint64_t *rng)
+{
+	char id[40], when[32];
+
+	make_uuid(id, rng);
+	es_time_format(real_us(), when);
+	int n = snprintf(buf, cap,
+			 "{\"event_id\":\"%s\",\"stream_id\":\"%s\",\"event_type\":\"OrderPlaced\","
+			 "\"version\":%" PRIu64 ",\"schema_version\":1,\"data\":%s,\"metadata\":{},"
+			 "\"global_position\":%" PRIu64 ",\"created_at\":\"%s\"}\n",
+			 id, stream, ver, data, pos, when);
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* Where the prefill puts event i of n: the first half in BIG_STREAM, the
+ * rest in streams Order-0000000, Order-0000001, … of SMALL_STREAM_EVENTS. */
+struct layout {
+	uint64_t n, big, small_streams;
+};
+
+static struct layout layout_of(uint64_t n)
+{
+	struct layout L = {n, n / 2, 0};
+
+	L.small_streams = (n - L.big + SMALL_STREAM_EVENTS - 1) / SMALL_STREAM_EVENTS;
+	return L;
+}
+
+static void small_name(char *buf, uint64_t k)
+{
+	sprintf(buf, "Order-%07" PRIu64, k);
+}
+
+static void event_at(const struct layout *L, uint64_t i, char *stream, uint64_t *ver)
+{
+	if (i < L->big) {
+		strcpy(stream, BIG_STREAM);
+		*ver = i + 1;
+	} else {
+		uint64_t j = i - L->big;
+		small_name(stream, j / SMALL_STREAM_EVENTS);
+		*ver = j % SMALL_STREAM_EVENTS + 1;
+	}
+}
+
+/* ---- Results. ---------------------------------------------------------- */
+
+struct result {
+	int row, sys;
+	uint64_t size, events;
+	double secs, evps, p50, p99;	/* p50, p99 in µs */
+	char note[400];
+};
+
+static struct result *g_res;
+static size_t g_nres, g_capres;
+static long g_hwm_kb[16];		/* esfs peak RSS per size */
+static pthread_mutex_t g_res_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile of n sorted values, by nearest rank, in µs. */
+static double pct(const uint64_t *v, size_t n, int p)
+{
+	size_t rank = (n * (size_t)p + 99) / 100;	/* ceil(n p / 100) */
+
+	return n ? (double)v[rank ? rank - 1 : 0] / 1000.0 : 0;
+}
+
+/* Records a row: events done in secs, with latencies in ns (sorted here). */
+static void record(int row, int sys, uint64_t size, uint64_t events, double secs,
+		   uint64_t *lat, size_t nlat, const char *note)
+{
+	struct result r = {.row = row, .sys = sys, .size = size, .events = events, .secs = secs};
+
+	qsort(lat, nlat, sizeof *lat, cmp_u64);
+	r.evps = secs > 0 ? (double)events / secs : 0;
+	r.p50 = pct(lat, nlat, 50);
+	r.p99 = pct(lat, nlat, 99);
+	msg(r.note, sizeof r.note, "%s", note ? note : "");
+	pthread_mutex_lock(&g_res_lock);
+	if (g_nres == g_capres) {
+		g_capres = g_capres ? 2 * g_capres : 64;
+		g_res = realloc(g_res, g_capres * sizeof *g_res);
+		if (!g_res)
+			die("out of memory");
+	}
+	g_res[g_nres++] = r;
+	pthread_mutex_unlock(&g_res_lock);
+	fprintf(stderr, "esfs-bench:   %-14s %-5s %12.1f events/s  p50 %10.1f us  p99 %10.1f us  %s\n",
+		row_name[row], sys_name[sys], r.evps, r.p50, r.p99, r.note);
+}
+
+/* ---- The systems. ------------------------------------------------------ */
+
+struct sysctx {
+	int sys;
+	int si;				/* index of the size */
+	struct layout L;
+	char dir[PATH_MAX];		/* the system's own directory */
+	char data[PATH_MAX];		/* store dir, files root, pg data dir */
+	/* esfs */
+	char mnt[PATH_MAX], log[PATH_MAX];
+	pid_t pid;
+	long hwm_kb;
+	/* store */
+	es_store *st;
+	/* files, tmpfs */
+	_Atomic uint64_t gpos;
+	int durable;
+	/* pg */
+	int port;
+	char conninfo[PATH_MAX + 128];
+	PGconn *conn;
+};
+
+/* The root of the tree that all/ and streams/ are in. */
+static const char *tree(const struct sysctx *c)
+{
+	return c->sys == SYS_ESFS ? c->mnt : c->data;
+}
+
+/* ---- esfs: the daemon. -------------------------------------------------- */
+
+static int is_mounted(const char *mnt)
+{
+	struct stat a, b;
+	char parent[PATH_MAX];
+
+	fmt(parent, sizeof parent, "%s/..", mnt);
+	if (stat(mnt, &a) != 0 || stat(parent, &b) != 0)
+		return 0;
+	return a.st_dev != b.st_dev;
+}
+
+static long read_hwm(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void esfs_mount(struct sysctx *c)
+{
+	char *av[] = {g_esfs, "-f", c->data, c->mnt, NULL};
+	struct sp o = {.out = "/dev/null", .err = c->log, .session = 1};
+	int st;
+
+	fmt(g_mnt, sizeof g_mnt, "%s", c->mnt);
+	c->pid = spawn(av, &o);
+	if (c->pid < 0)
+		die("cannot start %s: %s", g_esfs, strerror(errno));
+	g_esfs_pid = c->pid;
+	for (int i = 0; !is_mounted(c->mnt); i++) {
+		if (wait_exit(c->pid, 10, &st)) {
+			g_esfs_pid = 0;
+			tail_log(c->log, 10);
+			die("esfs exited at start with status %d", st);
+		}
+		if (i > 3000)
+			die("esfs did not mount %s within 30 s", c->mnt);
+	}
+}
+
+static void esfs_unmount(struct sysctx *c)
+{
+	long kb = read_hwm(c->pid);
+	int st = -1;
+
+	if (kb > c->hwm_kb)
+		c->hwm_kb = kb;
+	char *av[] = {"fusermount3", "-u", c->mnt, NULL};
+	for (int i = 0; i < 50 && run(av, &quiet) != 0; i++)
+		usleep(100000);
+	if (!wait_exit(c->pid, 60000, &st)) {
+		fprintf(stderr, "esfs-bench: esfs did not exit 60 s after the unmount; SIGTERM\n");
+		kill(c->pid, SIGTERM);
+		if (!wait_exit(c->pid, 10000, &st)) {
+			kill(c->pid, SIGKILL);
+			wait_exit(c->pid, 5000, &st);
+		}
+		char *lazy[] = {"fusermount3", "-u", "-z", c->mnt, NULL};
+		run(lazy, &quiet);
+	}
+	if (st != 0) {
+		fprintf(stderr, "esfs-bench: esfs exited with status %d\n", st);
+		tail_log(c->log, 10);
+	}
+	g_esfs_pid = 0;
+	c->pid = 0;
+}
+
+/* ---- The store library: prefill. ---------------------------------------- */
+
+struct pf_job {
+	es_store *st;
+	const struct layout *L;
+	int t, nt;
+	char err[300];
+};
+
+static void *prefill_small(void *p)
+{
+	struct pf_job *j = p;
+	es_event_in ev[SMALL_STREAM_EVENTS];
+	static _Thread_local char data[SMALL_STREAM_EVENTS][DATA_LEN + 1];
+	char name[32];
+
+	for (uint64_t k = (uint64_t)j->t; k < j->L->small_streams; k += (uint64_t)j->nt) {
+		uint64_t first = j->L->big + k * SMALL_STREAM_EVENTS;
+		uint64_t n = j->L->n - first < SMALL_STREAM_EVENTS ? j->L->n - first : SMALL_STREAM_EVENTS;
+		small_name(name, k);
+		for (uint64_t i = 0; i < n; i++) {
+			ev[i] = (es_event_in){.type = "OrderPlaced", .type_len = 11, .data = data[i]};
+			ev[i].data_len = make_data(data[i], first + i);
+		}
+		int err = es_stream_create(j->st, name, strlen(name));
+		if (!err)
+			err = es_append(j->st, name, strlen(name), 0, ev, n, NULL);
+		if (err) {
+			msg(j->err, sizeof j->err, "%s: %s", name, es_why());
+			return NULL;
+		}
+		progress();
+	}
+	return NULL;
+}
+
+/* Fills a store with the layout's events, in batches, 8 threads at once. */
+static void store_prefill(const char *dir, const struct layout *L)
+{
+	es_store *st;
+	enum { BATCH = 1000 };
+	es_event_in *ev = calloc(BATCH, sizeof *ev);
+	char *data = malloc((size_t)BATCH * (DATA_LEN + 1));
+	int err = es_open(dir, NULL, &st);
+
+	if (err)
+		die("cannot open a store in %s: %s", dir, es_why());
+	if (!ev || !data)
+		die("out of memory");
+	if (L->big && (err = es_stream_create(st, BIG_STREAM, strlen(BIG_STREAM))))
+		die("prefill: %s", es_why());
+	for (uint64_t off = 0; off < L->big; off += BATCH) {
+		size_t n = L->big - off < BATCH ? L->big - off : BATCH;
+		for (size_t i = 0; i < n; i++) {
+			char *d = data + i * (DATA_LEN + 1);
+			ev[i] = (es_event_in){.type = "OrderPlaced", .type_len = 11, .data = d};
+			ev[i].data_len = make_data(d, off + i);
+		}
+		if ((err = es_append(st, BIG_STREAM, strlen(BIG_STREAM), (int64_t)off, ev, n, NULL)))
+			die("prefill: %s", es_why());
+		progress();
+	}
+	pthread_t th[WRITERS];
+	struct pf_job jobs[WRITERS];
+	for (int t = 0; t < WRITERS; t++) {
+		jobs[t] = (struct pf_job){.st = st, .L = L, .t = t, .nt = WRITERS};
+		if (pthread_create(&th[t], NULL, prefill_small, &jobs[t]) != 0)
+			die("pthread_create failed");
+	}
+	for (int t = 0; t < WRITERS; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < WRITERS; t++)
+		if (jobs[t].err[0])
+			die("prefill: %s", jobs[t].err);
+	es_close(st);
+	free(ev);
+	free(data);
+}
+
+/* ---- Plain files. -------------------------------------------------------- */
+
+static int open_dir(const char *path)
+{
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Writes the layout's events as files streams/S/VERSION, each hard-linked
+ * as all/POSITION, without fsync; then syncs the filesystem once. */
+static void files_prefill(struct sysctx *c)
+{
+	char path[PATH_MAX], stream[32], sname[64], pname[32], data[DATA_LEN + 1], line[1024];
+	uint64_t rng = 42, ver;
+
+	fmt(path, sizeof path, "%s/streams", c->data);
+	int sfd = open_dir(path);
+	fmt(path, sizeof path, "%s/all", c->data);
+	int afd = open_dir(path);
+	if (sfd < 0 || afd < 0)
+		die("%s: %s", c->data, strerror(errno));
+	for (uint64_t i = 0; i < c->L.n; i++) {
+		event_at(&c->L, i, stream, &ver);
+		if (ver == 1 && mkdirat(sfd, stream, 0755) != 0)
+			die("mkdir %s/%s: %s", c->data, stream, strerror(errno));
+		make_data(data, i);
+		size_t len = make_line(line, sizeof line, stream, ver, i + 1, data, &rng);
+		snprintf(sname, sizeof sname, "%s/%020" PRIu64, stream, ver);
+		snprintf(pname, sizeof pname, "%020" PRIu64, i + 1);
+		int fd = openat(sfd, sname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd < 0 || write(fd, line, len) != (ssize_t)len || close(fd) != 0 ||
+		    linkat(sfd, sname, afd, pname, 0) != 0)
+			die("prefill %s/streams/%s: %s", c->data, sname, strerror(errno));
+		if (i % 1000 == 0)
+			progress();
+	}
+	syncfs(sfd);
+	close(sfd);
+	close(afd);
+	atomic_store(&c->gpos, c->L.n);
+}
+
+/* ---- PostgreSQL. --------------------------------------------------------- */
+
+static const char *const pg_schema[] = {
+	"CREATE TABLE events (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), "
+	"stream_id VARCHAR(255) NOT NULL, stream_type VARCHAR(255) NOT NULL, "
+	"event_type VARCHAR(255) NOT NULL, event_data JSONB NOT NULL, "
+	"metadata JSONB DEFAULT '{}', version BIGINT NOT NULL, "
+	"global_position BIGSERIAL, created_at TIMESTAMPTZ DEFAULT NOW(), "
+	"CONSTRAINT unique_stream_version UNIQUE (stream_id, version))",
+	"CREATE INDEX idx_events_stream ON events(stream_id, version)",
+	"CREATE INDEX idx_events_global ON events(global_position)",
+	"CREATE INDEX idx_events_type ON events(event_type)",
+};
+
+/* An append: the expected version is checked in the same statement, which
+ * is its own transaction; UNIQUE (stream_id, version) catches a concurrent
+ * append, and with Expected-Version any that unique violation is retried. */
+#define PG_INSERT "INSERT INTO events (stream_id, stream_type, event_type, event_data, version) " \
+	"SELECT $1::varchar, $2::varchar, $3::varchar, $4::jsonb, m.v + 1 FROM " \
+	"(SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = $1::varchar) m "
+#define PG_COLUMNS "SELECT id, stream_id, stream_type, event_type, event_data, metadata, " \
+	"version, global_position, created_at FROM events "
+
+static const char *const pg_prepared[][2] = {
+	{"app_exact", PG_INSERT "WHERE m.v = $5::bigint RETURNING version, global_position"},
+	{"app_any", PG_INSERT "RETURNING version, global_position"},
+	{"get_pos", PG_COLUMNS "WHERE global_position = $1::bigint"},
+	{"get_sv", PG_COLUMNS "WHERE stream_id = $1::varchar AND version = $2::bigint"},
+};
+
+static const char *const pg_list_sql[4] = {
+	"SELECT global_position FROM events ORDER BY global_position",
+	"SELECT global_position, octet_length(event_data::text), created_at FROM events ORDER BY global_position",
+	"SELECT version FROM events WHERE stream_id = '" BIG_STREAM "' ORDER BY version",
+	"SELECT version, octet_length(event_data::text), created_at FROM events WHERE stream_id = '"
+	BIG_STREAM "' ORDER BY version",
+};
+
+/* Finds the server binaries; sets g_pg_skip when there are none. */
+static void pg_find(void)
+{
+	glob_t g;
+
+	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+		snprintf(g_pg_skip, sizeof g_pg_skip,
+			 "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb); `make bench-deps` installs them");
+		return;
+	}
+	/* The newest version: compare the numbers, not the text. */
+	size_t best = 0;
+	for (size_t i = 1; i < g.gl_pathc; i++)
+		if (atoi(g.gl_pathv[i] + strlen("/usr/lib/postgresql/")) >
+		    atoi(g.gl_pathv[best] + strlen("/usr/lib/postgresql/")))
+			best = i;
+	snprintf(g_pgbin, sizeof g_pgbin, "%.*s", (int)(strlen(g.gl_pathv[best]) - strlen("/initdb")),
+		 g.gl_pathv[best]);
+	fmt(g_pgctl, sizeof g_pgctl, "%s/pg_ctl", g_pgbin);
+	globfree(&g);
+	if (geteuid() == 0) {	/* PostgreSQL refuses to run as root */
+		struct passwd *pw = getpwnam("postgres");
+		if (!pw) {
+			snprintf(g_pg_skip, sizeof g_pg_skip,
+				 "running as root and there is no user postgres to run the server as");
+			return;
+		}
+		g_pg_drop = 1;
+		g_pg_uid = pw->pw_uid;
+		g_pg_gid = pw->pw_gid;
+	}
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		die("cannot find a free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void pg_prepare_all(PGconn *conn)
+{
+	for (size_t i = 0; i < sizeof pg_prepared / sizeof *pg_prepared; i++) {
+		PGresult *r = PQprepare(conn, pg_prepared[i][0], pg_prepared[i][1], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			die("PostgreSQL: prepare %s: %s", pg_prepared[i][0], PQerrorMessage(conn));
+		PQclear(r);
+	}
+}
+
+/* A connection; with the statements prepared once the table exists. */
+static PGconn *pg_connect(struct sysctx *c, int prepare)
+{
+	PGconn *conn = PQconnectdb(c->conninfo);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		die("cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
+	if (prepare)
+		pg_prepare_all(conn);
+	return conn;
+}
+
+static void pg_exec(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		die("PostgreSQL: %s: %s", sql, PQerrorMessage(conn));
+	PQclear(r);
+}
+
+static void pg_start(struct sysctx *c)
+{
+	char opts[PATH_MAX + 128], log[PATH_MAX];
+
+	fmt(opts, sizeof opts, "-h 127.0.0.1 -p %d -k '%s'", c->port, c->dir);
+	fmt(log, sizeof log, "%s/server.log", c->dir);
+	char *av[] = {g_pgctl, "-D", c->data, "-l", log, "-w", "-t", "120", "-o", opts, "start", NULL};
+	struct sp o = {.out = "/dev/null", .as_pg = 1, .session = 1};
+	fmt(g_pgdata, sizeof g_pgdata, "%s", c->data);
+	g_pg_running = 1;
+	if (run(av, &o) != 0) {
+		tail_log(log, 10);
+		die("pg_ctl start failed");
+	}
+}
+
+static void pg_stop(struct sysctx *c)
+{
+	char *av[] = {g_pgctl, "-D", c->data, "-m", "fast", "-w", "-t", "120", "stop", NULL};
+	struct sp o = {.out = "/dev/null", .as_pg = 1, .session = 1};
+
+	if (c->conn) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+	if (run(av, &o) != 0)
+		fprintf(stderr, "esfs-bench: pg_ctl stop failed\n");
+	g_pg_running = 0;
+}
+
+/* initdb in c->dir, start on a free loopback port with the socket in
+ * c->dir, create the table, COPY the layout's events in. */
+static void pg_setup(struct sysctx *c)
+{
+	char initdb[PATH_MAX], log[PATH_MAX];
+
+	if (g_pg_drop && chown(c->dir, g_pg_uid, g_pg_gid) != 0)
+		die("chown %s: %s", c->dir, strerror(errno));
+	fmt(c->data, sizeof c->data, "%s/data", c->dir);
+	fmt(initdb, sizeof initdb, "%s/initdb", g_pgbin);
+	fmt(log, sizeof log, "%s/initdb.log", c->dir);
+	char *av[] = {initdb, "-D", c->data, "-U", PG_USER, "-A", "trust", "-E", "UTF8",
+		      "--no-locale", NULL};
+	struct sp o = {.out = log, .err = log, .as_pg = 1, .session = 1};
+	if (run(av, &o) != 0) {
+		tail_log(log, 10);
+		die("initdb failed");
+	}
+	c->port = free_port();
+	fmt(c->conninfo, sizeof c->conninfo, "host=%s port=%d user=" PG_USER " dbname=postgres",
+	    c->dir, c->port);
+	pg_start(c);
+	c->conn = pg_connect(c, 0);
+	for (size_t i = 0; i < sizeof pg_schema / sizeof *pg_schema; i++)
+		pg_exec(c->conn, pg_schema[i]);
+	pg_prepare_all(c->conn);
+
+	PGresult *r = PQexec(c->conn, "COPY events (stream_id, stream_type, event_type, event_data, version) FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN)
+		die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
+	PQclear(r);
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap), stream[32], data[DATA_LEN + 1];
+	uint64_t ver;
+	if (!buf)
+		die("out of memory");
+	for (uint64_t i = 0; i < c->L.n; i++) {
+		event_at(&c->L, i, stream, &ver);
+		make_data(data, i);
+		len += (size_t)sprintf(buf + len, "%s\t%.*s\tOrderPlaced\t%s\t%" PRIu64 "\n", stream,
+				       (int)strcspn(stream, "-"), stream, data, ver);
+		if (len > cap - 1024) {
+			if (PQputCopyData(c->conn, buf, (int)len) != 1)
+				die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
+			len = 0;
+			progress();
+		}
+	}
+	if ((len && PQputCopyData(c->conn, buf, (int)len) != 1) || PQputCopyEnd(c->conn, NULL) != 1)
+		die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
+	free(buf);
+	while ((r = PQgetResult(c->conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
+		PQclear(r);
+	}
+	pg_exec(c->conn, "VACUUM ANALYZE events");
+	pg_exec(c->conn, "CHECKPOINT");
+}
+
+/* ---- Setting a system up and down. --------------------------------------- */
+
+static void mkdir_or_die(const char *path)
+{
+	if (mkdir(path, 0755) != 0)
+		die("mkdir %s: %s", path, strerror(errno));
+}
+
+static void setup(struct sysctx *c)
+{
+	char path[PATH_MAX];
+	const char *name = sys_name[c->sys];
+
+	fmt(c->dir, sizeof c->dir, "%s/%s-%" PRIu64, c->sys == SYS_TMPFS ? g_shm : g_base, name, c->L.n);
+	mkdir_or_die(c->dir);
+	switch (c->sys) {
+	case SYS_ESFS:
+		fmt(c->data, sizeof c->data, "%s/store", c->dir);
+		fmt(c->mnt, sizeof c->mnt, "%s/mnt", c->dir);
+		fmt(c->log, sizeof c->log, "%s/esfs.log", c->dir);
+		mkdir_or_die(c->mnt);
+		store_prefill(c->data, &c->L);
+		esfs_mount(c);
+		break;
+	case SYS_STORE:
+		fmt(c->data, sizeof c->data, "%s/store", c->dir);
+		store_prefill(c->data, &c->L);
+		if (es_open(c->data, NULL, &c->st))
+			die("%s: %s", c->data, es_why());
+		break;
+	case SYS_FILES:
+	case SYS_TMPFS:
+		c->durable = c->sys == SYS_FILES;
+		fmt(c->data, sizeof c->data, "%s/tree", c->dir);
+		mkdir_or_die(c->data);
+		fmt(path, sizeof path, "%s/all", c->data);
+		mkdir_or_die(path);
+		fmt(path, sizeof path, "%s/streams", c->data);
+		mkdir_or_die(path);
+		files_prefill(c);
+		break;
+	case SYS_PG:
+		pg_setup(c);
+		break;
+	}
+}
+
+static void teardown(struct sysctx *c)
+{
+	switch (c->sys) {
+	case SYS_ESFS:
+		if (c->pid > 0)
+			esfs_unmount(c);
+		break;
+	case SYS_STORE:
+		es_close(c->st);
+		c->st = NULL;
+		break;
+	case SYS_PG:
+		pg_stop(c);
+		break;
+	}
+	if (!g_keep)
+		remove_tree(c->dir);
+}
+
+/* Makes the next reads cold: restarts whatever holds a cache of its own
+ * (the esfs daemon's and our own mapping of the store, PostgreSQL's shared
+ * buffers), and drops the kernel's caches in between. */
+static void go_cold(struct sysctx *c)
+{
+	switch (c->sys) {
+	case SYS_ESFS:
+		esfs_unmount(c);
+		drop_caches();
+		esfs_mount(c);
+		break;
+	case SYS_STORE:
+		es_close(c->st);
+		drop_caches();
+		if (es_open(c->data, NULL, &c->st))
+			die("%s: %s", c->data, es_why());
+		break;
+	case SYS_PG:
+		pg_stop(c);
+		drop_caches();
+		pg_start(c);
+		c->conn = pg_connect(c, 1);
+		break;
+	default:
+		drop_caches();
+	}
+}
+
+/* ---- Writers: W1, W2, W3. ------------------------------------------------ */
+
+struct wjob {
+	struct sysctx *c;
+	char stream[64];
+	int any;
+	uint64_t nops, seq0;
+	uint64_t deadline;
+	pthread_barrier_t *bar;
+	_Atomic uint64_t *hint;	/* files, any: the stream's version, as known */
+	uint64_t *lat;
+	size_t nlat;
+	unsigned long retries;
+	char err[300];
+	/* the writer's state */
+	int fd, sfd, afd;
+	uint64_t ver, rng;
+	PGconn *pg;
+	char buf[2048], data[DATA_LEN + 1];
+};
+
+static void create_stream(struct sysctx *c, const char *name)
+{
+	char path[PATH_MAX];
+
+	switch (c->sys) {
+	case SYS_ESFS:
+	case SYS_FILES:
+	case SYS_TMPFS:
+		fmt(path, sizeof path, "%s/streams/%s", tree(c), name);
+		if (mkdir(path, 0755) != 0)
+			die("mkdir %s: %s", path, strerror(errno));
+		break;
+	case SYS_STORE:
+		if (es_stream_create(c->st, name, strlen(name)))
+			die("es_stream_create %s: %s", name, es_why());
+		break;
+	}
+}
+
+static int writer_open(struct wjob *j)
+{
+	struct sysctx *c = j->c;
+	char path[PATH_MAX];
+
+	j->fd = j->sfd = j->afd = -1;
+	switch (c->sys) {
+	case SYS_ESFS:
+		fmt(path, sizeof path, "%s/streams/%s/new", c->mnt, j->stream);
+		if ((j->fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+			return msg(j->err, sizeof j->err, "open %s: %s", path, strerror(errno)), -1;
+		break;
+	case SYS_FILES:
+	case SYS_TMPFS:
+		fmt(path, sizeof path, "%s/streams/%s", c->data, j->stream);
+		j->sfd = open_dir(path);
+		fmt(path, sizeof path, "%s/all", c->data);
+		j->afd = open_dir(path);
+		if (j->sfd < 0 || j->afd < 0)
+			return msg(j->err, sizeof j->err, "open %s: %s", path, strerror(errno)), -1;
+		break;
+	case SYS_PG:
+		j->pg = PQconnectdb(c->conninfo);
+		if (PQstatus(j->pg) != CONNECTION_OK)
+			return msg(j->err, sizeof j->err, "connect: %s", PQerrorMessage(j->pg)), -1;
+		PGresult *r = PQprepare(j->pg, pg_prepared[j->any][0], pg_prepared[j->any][1], 0, NULL);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok)
+			return msg(j->err, sizeof j->err, "prepare: %s", PQerrorMessage(j->pg)), -1;
+		break;
+	}
+	return 0;
+}
+
+static void writer_close(struct wjob *j)
+{
+	if (j->fd >= 0 && close(j->fd) != 0 && !j->err[0])
+		msg(j->err, sizeof j->err, "close: %s", strerror(errno));
+	if (j->sfd >= 0)
+		close(j->sfd);
+	if (j->afd >= 0)
+		close(j->afd);
+	if (j->pg)
+		PQfinish(j->pg);
+}
+
+/* One durable append of event seq; 0 or -1 with j->err set. */
+static int writer_append(struct wjob *j, uint64_t seq)
+{
+	struct sysctx *c = j->c;
+	size_t dlen = make_data(j->data, seq);
+
+	switch (c->sys) {
+	case SYS_ESFS: {
+		int n = j->any ? snprintf(j->buf, sizeof j->buf,
+					  "Expected-Version: any\nEvent-Type: OrderPlaced\n\n%s\n", j->data)
+			       : snprintf(j->buf, sizeof j->buf,
+					  "Expected-Version: %" PRIu64 "\nEvent-Type: OrderPlaced\n\n%s\n",
+					  j->ver, j->data);
+		ssize_t w = write(j->fd, j->buf, (size_t)n);
+		if (w != n)
+			return msg(j->err, sizeof j->err, "write of a %d-byte message to streams/%s/new: %s",
+					n, j->stream, w < 0 ? strerror(errno) : "short count"), -1;
+		j->ver++;
+		return 0;
+	}
+	case SYS_STORE: {
+		es_event_in ev = {.type = "OrderPlaced", .type_len = 11, .data = j->data, .data_len = dlen};
+		if (es_append(c->st, j->stream, strlen(j->stream), j->any ? ES_ANY : (int64_t)j->ver, &ev, 1, NULL))
+			return msg(j->err, sizeof j->err, "es_append: %s", es_why()), -1;
+		j->ver++;
+		return 0;
+	}
+	case SYS_FILES:
+	case SYS_TMPFS:
+		for (;;) {
+			char vname[32], pname[32];
+			uint64_t v = (j->any ? atomic_load(j->hint) : j->ver) + 1;
+			snprintf(vname, sizeof vname, "%020" PRIu64, v);
+			int fd = openat(j->sfd, vname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+			if (fd < 0 && errno == EEXIST && j->any) {
+				/* another writer took v: move the hint on, try again */
+				uint64_t h = v - 1;
+				atomic_compare_exchange_strong(j->hint, &h, v);
+				j->retries++;
+				continue;
+			}
+			if (fd < 0)
+				return msg(j->err, sizeof j->err, "create %s/%s: %s", j->stream, vname,
+						strerror(errno)), -1;
+			uint64_t pos = atomic_fetch_add(&c->gpos, 1) + 1;
+			size_t len = make_line(j->buf, sizeof j->buf, j->stream, v, pos, j->data, &j->rng);
+			snprintf(pname, sizeof pname, "%020" PRIu64, pos);
+			int bad = write(fd, j->buf, len) != (ssize_t)len ||
+				  linkat(j->sfd, vname, j->afd, pname, 0) != 0 ||
+				  (c->durable && (fsync(fd) != 0 || fsync(j->sfd) != 0 || fsync(j->afd) != 0));
+			int e = errno;
+			close(fd);
+			if (bad)
+				return msg(j->err, sizeof j->err, "append %s/%s: %s", j->stream, vname,
+						strerror(e)), -1;
+			j->ver = v;
+			if (j->any) {
+				uint64_t h = atomic_load(j->hint);
+				while (h < v && !atomic_compare_exchange_weak(j->hint, &h, v))
+					;
+			}
+			return 0;
+		}
+	case SYS_PG:
+		for (;;) {
+			char verbuf[24], type[64];
+			snprintf(verbuf, sizeof verbuf, "%" PRIu64, j->ver);
+			snprintf(type, sizeof type, "%.*s", (int)strcspn(j->stream, "-"), j->stream);
+			const char *vals[5] = {j->stream, type, "OrderPlaced", j->data, verbuf};
+			PGresult *r = PQexecPrepared(j->pg, pg_prepared[j->any][0], j->any ? 4 : 5, vals,
+						     NULL, NULL, 0);
+			ExecStatusType st = PQresultStatus(r);
+			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			if (st == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+				PQclear(r);
+				j->ver++;
+				return 0;
+			}
+			if (st == PGRES_FATAL_ERROR && state && !strcmp(state, "23505") && j->any) {
+				PQclear(r);
+				j->retries++;
+				continue;
+			}
+			msg(j->err, sizeof j->err, "append to %s: %s", j->stream,
+				 st == PGRES_TUPLES_OK ? "wrong expected version" : PQerrorMessage(j->pg));
+			PQclear(r);
+			return -1;
+		}
+	}
+	return -1;
+}
+
+static void *writer_main(void *p)
+{
+	struct wjob *j = p;
+	int ok = writer_open(j) == 0;
+
+	pthread_barrier_wait(j->bar);
+	if (!ok)
+		return NULL;
+	for (uint64_t i = 0; i < j->nops; i++) {
+		if (i && now_ns() > j->deadline)
+			break;
+		uint64_t t0 = now_ns();
+		int rc = writer_append(j, j->seq0 + i);
+		uint64_t t1 = now_ns();
+		if (rc)
+			break;
+		j->lat[j->nlat++] = t1 - t0;
+		progress();
+	}
+	writer_close(j);
+	return NULL;
+}
+
+/* nthreads writers, each on a stream of its own or all on one, with an
+ * exact Expected-Version or with any; g_ops appends in all. */
+static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, int any)
+{
+	struct wjob *jobs = calloc((size_t)nthreads, sizeof *jobs);
+	pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+	pthread_barrier_t bar;
+	_Atomic uint64_t hint = 0;
+	uint64_t per = g_ops / (uint64_t)nthreads ? g_ops / (uint64_t)nthreads : 1;
+	char note[400] = "";
+
+	if (!jobs || !th)
+		die("out of memory");
+	phase("%s on %s", row_name[row], sys_name[c->sys]);
+	pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);
+	for (int t = 0; t < nthreads; t++) {
+		struct wjob *j = &jobs[t];
+		j->c = c;
+		snprintf(j->stream, sizeof j->stream, "%s-%d", row_name[row], one_stream ? 1 : t + 1);
+		if (t == 0 || !one_stream)
+			create_stream(c, j->stream);
+		j->any = any;
+		j->nops = per;
+		j->seq0 = 1000000000u * (uint64_t)(row + 1) + (uint64_t)t * per;
+		j->bar = &bar;
+		j->hint = &hint;
+		j->rng = (uint64_t)t + 7;
+		j->lat = malloc(per * sizeof *j->lat);
+		if (!j->lat)
+			die("out of memory");
+	}
+	for (int t = 0; t < nthreads; t++)
+		if (pthread_create(&th[t], NULL, writer_main, &jobs[t]) != 0)
+			die("pthread_create failed");
+	uint64_t t0 = now_ns();
+	for (int t = 0; t < nthreads; t++)	/* before they pass the barrier */
+		jobs[t].deadline = t0 + (uint64_t)(g_max_seconds * 1e9);
+	pthread_barrier_wait(&bar);
+	t0 = now_ns();
+	for (int t = 0; t < nthreads; t++)
+		pthread_join(th[t], NULL);
+	double secs = (double)(now_ns() - t0) / 1e9;
+	pthread_barrier_destroy(&bar);
+
+	size_t total = 0;
+	unsigned long retries = 0;
+	for (int t = 0; t < nthreads; t++) {
+		total += jobs[t].nlat;
+		retries += jobs[t].retries;
+	}
+	uint64_t *lat = malloc((total + 1) * sizeof *lat);
+	if (!lat)
+		die("out of memory");
+	size_t k = 0;
+	for (int t = 0; t < nthreads; t++) {
+		memcpy(lat + k, jobs[t].lat, jobs[t].nlat * sizeof *lat);
+		k += jobs[t].nlat;
+		if (jobs[t].err[0] && !note[0])
+			msg(note, sizeof note, "ERROR (writer %d after %zu appends): %s", t + 1,
+				 jobs[t].nlat, jobs[t].err);
+		free(jobs[t].lat);
+	}
+	if (note[0] && c->sys == SYS_ESFS) {
+		fprintf(stderr, "esfs-bench: %s %s: %s\n", row_name[row], sys_name[c->sys], note);
+		tail_log(c->log, 10);
+	}
+	if (!note[0] && total < per * (uint64_t)nthreads)
+		msg(note, sizeof note, "time cap: %zu of %" PRIu64 " appends", total,
+			 per * (uint64_t)nthreads);
+	if (retries) {
+		size_t l = strlen(note);
+		msg(note + l, sizeof note - l, "%s%lu retries (%s)", l ? "; " : "", retries,
+			 c->sys == SYS_PG ? "unique violations" : "EEXIST on the version file");
+	}
+	record(row, c->sys, c->L.n, total, secs, lat, total, note);
+	free(lat);
+	free(jobs);
+	free(th);
+}
+
+/* ---- Readers: W4, W6. ---------------------------------------------------- */
+
+struct reader {
+	struct sysctx *c;
+	char buf[65536];
+	char err[300];
+};
+
+/* open, read to the end, close: as cat does. */
+static int read_file(struct reader *r, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return msg(r->err, sizeof r->err, "open %s: %s", path, strerror(errno)), -1;
+	while ((n = read(fd, r->buf, sizeof r->buf)) > 0)
+		total += n;
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return msg(r->err, sizeof r->err, "read %s: %s", path, strerror(e)), -1;
+	if (total == 0)
+		return msg(r->err, sizeof r->err, "read %s: empty", path), -1;
+	return 0;
+}
+
+static int pg_read(struct reader *r, const char *stmt, int n, const char *const *vals)
+{
+	PGresult *res = PQexecPrepared(r->c->conn, stmt, n, vals, NULL, NULL, 0);
+	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+	if (ok) {	/* take the row's text, as a client would */
+		size_t k = 0;
+		for (int f = 0; f < PQnfields(res); f++) {
+			int len = PQgetlength(res, 0, f);
+			if (k + (size_t)len < sizeof r->buf) {
+				memcpy(r->buf + k, PQgetvalue(res, 0, f), (size_t)len);
+				k += (size_t)len;
+			}
+		}
+	} else {
+		msg(r->err, sizeof r->err, "%s %s: %s", stmt, vals[0],
+			 PQresultStatus(res) == PGRES_TUPLES_OK ? "no such row" : PQerrorMessage(r->c->conn));
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int read_pos(struct reader *r, uint64_t pos)
+{
+	struct sysctx *c = r->c;
+	char path[PATH_MAX], num[24];
+
+	switch (c->sys) {
+	case SYS_STORE: {
+		es_read *rd;
+		es_event ev;
+		int err = es_read_begin(c->st, &rd);
+		if (!err) {
+			err = es_event_get(rd, pos, &ev);
+			if (!err)
+				memcpy(r->buf, ev.json, ev.json_len < sizeof r->buf ? ev.json_len : sizeof r->buf);
+			es_read_end(rd);
+		}
+		if (err)
+			return msg(r->err, sizeof r->err, "event %" PRIu64 ": %s", pos, es_why()), -1;
+		return 0;
+	}
+	case SYS_PG: {
+		snprintf(num, sizeof num, "%" PRIu64, pos);
+		const char *vals[1] = {num};
+		return pg_read(r, "get_pos", 1, vals);
+	}
+	default:
+		fmt(path, sizeof path, "%s/all/%020" PRIu64, tree(c), pos);
+		return read_file(r, path);
+	}
+}
+
+static int read_sv(struct reader *r, const char *stream, uint64_t ver)
+{
+	struct sysctx *c = r->c;
+	char path[PATH_MAX], num[24];
+
+	switch (c->sys) {
+	case SYS_STORE: {
+		es_read *rd;
+		es_stream st;
+		es_event ev;
+		int err = es_read_begin(c->st, &rd);
+		if (!err) {
+			err = es_stream_get(rd, stream, strlen(stream), &st);
+			if (!err)
+				err = es_stream_event(rd, st.id, ver, &ev);
+			if (!err)
+				memcpy(r->buf, ev.json, ev.json_len < sizeof r->buf ? ev.json_len : sizeof r->buf);
+			es_read_end(rd);
+		}
+		if (err)
+			return msg(r->err, sizeof r->err, "%s version %" PRIu64 ": %s", stream, ver,
+					es_why()), -1;
+		return 0;
+	}
+	case SYS_PG: {
+		snprintf(num, sizeof num, "%" PRIu64, ver);
+		const char *vals[2] = {stream, num};
+		return pg_read(r, "get_sv", 2, vals);
+	}
+	default:
+		fmt(path, sizeof path, "%s/streams/%s/%020" PRIu64, tree(c), stream, ver);
+		return read_file(r, path);
+	}
+}
+
+/* The global positions there are: 1 … head, except in PostgreSQL, whose
+ * sequence skips the numbers of failed inserts. */
+static uint64_t *positions(struct sysctx *c, size_t *n)
+{
+	uint64_t head = 0, *pos;
+
+	switch (c->sys) {
+	case SYS_ESFS: {
+		char path[PATH_MAX];
+		struct stat st;
+		fmt(path, sizeof path, "%s/all", c->mnt);
+		if (stat(path, &st) != 0)
+			die("stat %s: %s", path, strerror(errno));
+		head = (uint64_t)st.st_size;	/* all/'s size is the last position */
+		break;
+	}
+	case SYS_STORE: {
+		es_read *rd;
+		int64_t when;
+		if (es_read_begin(c->st, &rd) || es_head(rd, &head, &when))
+			die("es_head: %s", es_why());
+		es_read_end(rd);
+		break;
+	}
+	case SYS_PG: {
+		PGresult *r = PQexec(c->conn, "SELECT global_position FROM events ORDER BY global_position");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			die("PostgreSQL: %s", PQerrorMessage(c->conn));
+		*n = (size_t)PQntuples(r);
+		if (!(pos = malloc((*n + 1) * sizeof *pos)))
+			die("out of memory");
+		for (size_t i = 0; i < *n; i++)
+			pos[i] = strtoull(PQgetvalue(r, (int)i, 0), NULL, 10);
+		PQclear(r);
+		return pos;
+	}
+	default:
+		head = atomic_load(&c->gpos);
+	}
+	if (!(pos = malloc((head + 1) * sizeof *pos)))
+		die("out of memory");
+	for (uint64_t i = 0; i < head; i++)
+		pos[i] = i + 1;
+	*n = head;
+	return pos;
+}
+
+/* W4: every event once, by global position. */
+static void w_read_all(struct sysctx *c, int row)
+{
+	struct reader *r = calloc(1, sizeof *r);
+	size_t n, done = 0;
+	uint64_t *pos = positions(c, &n);
+	uint64_t *lat = malloc((n + 1) * sizeof *lat);
+	char note[400] = "";
+
+	if (!r || !lat)
+		die("out of memory");
+	phase("%s on %s", row_name[row], sys_name[c->sys]);
+	r->c = c;
+	uint64_t start = now_ns(), deadline = start + (uint64_t)(g_max_seconds * 1e9);
+	for (; done < n; done++) {
+		if (done && now_ns() > deadline)
+			break;
+		uint64_t t0 = now_ns();
+		int rc = read_pos(r, pos[done]);
+		uint64_t t1 = now_ns();
+		if (rc) {
+			msg(note, sizeof note, "ERROR after %zu reads: %s", done, r->err);
+			break;
+		}
+		lat[done] = t1 - t0;
+		progress();
+	}
+	double secs = (double)(now_ns() - start) / 1e9;
+	if (!note[0] && done < n)
+		msg(note, sizeof note, "time cap: read %zu of %zu events", done, n);
+	if (row == R_W4C && !g_dropped_ok) {
+		size_t l = strlen(note);
+		msg(note + l, sizeof note - l, "%scaches not dropped (not root)", l ? "; " : "");
+	}
+	record(row, c->sys, c->L.n, done, secs, lat, done, note);
+	free(pos);
+	free(lat);
+	free(r);
+}
+
+/* W6: random events by stream and version, of the prefill. */
+static void w_random(struct sysctx *c)
+{
+	struct reader *r = calloc(1, sizeof *r);
+	uint64_t *lat = malloc((g_reads + 1) * sizeof *lat), rng = 12345, ver;
+	size_t done = 0;
+	char note[400] = "", stream[32];
+
+	if (!r || !lat)
+		die("out of memory");
+	phase("W6 on %s", sys_name[c->sys]);
+	r->c = c;
+	uint64_t start = now_ns(), deadline = start + (uint64_t)(g_max_seconds * 1e9);
+	for (; done < g_reads && c->L.n; done++) {
+		if (done && now_ns() > deadline)
+			break;
+		event_at(&c->L, splitmix(&rng) % c->L.n, stream, &ver);
+		uint64_t t0 = now_ns();
+		int rc = read_sv(r, stream, ver);
+		uint64_t t1 = now_ns();
+		if (rc) {
+			msg(note, sizeof note, "ERROR after %zu reads: %s", done, r->err);
+			break;
+		}
+		lat[done] = t1 - t0;
+		progress();
+	}
+	double secs = (double)(now_ns() - start) / 1e9;
+	if (!note[0] && done < g_reads)
+		msg(note, sizeof note, "time cap: %zu of %" PRIu64 " reads", done, g_reads);
+	record(R_W6, c->sys, c->L.n, done, secs, lat, done, note);
+	free(lat);
+	free(r);
+}
+
+/* ---- Listings: W5. ------------------------------------------------------- */
+
+struct lsarg {
+	int longfmt;
+	uint64_t count;
+	size_t n;
+	char out[8192];
+};
+
+/* What ls prints for one entry, written to a buffer that wraps. */
+static int ls_entry(void *arg, const es_event *ev)
+{
+	struct lsarg *a = arg;
+	char line[160], when[32];
+	int n;
+
+	if (a->longfmt) {
+		es_time_format(ev->created_us, when);
+		n = snprintf(line, sizeof line, "-r--r--r-- 2 root root %zu %s %020" PRIu64 "\n",
+			     ev->json_len, when, a->count + 1);
+	} else {
+		n = snprintf(line, sizeof line, "%020" PRIu64 "\n", a->count + 1);
+	}
+	if (a->n + (size_t)n > sizeof a->out)
+		a->n = 0;
+	memcpy(a->out + a->n, line, (size_t)n);
+	a->n += (size_t)n;
+	a->count++;
+	return 0;
+}
+
+/* One listing by the store library, in this process; 0 or -1. */
+static int store_list(struct sysctx *c, int stream, int longfmt, char *err, size_t errlen)
+{
+	static struct lsarg a;
+	es_read *rd;
+	es_stream st;
+	int e = es_read_begin(c->st, &rd);
+
+	if (e) {
+		msg(err, errlen, "%s", es_why());
+		return -1;
+	}
+	a.longfmt = longfmt;
+	a.count = a.n = 0;
+	e = stream ? es_stream_get(rd, BIG_STREAM, strlen(BIG_STREAM), &st) : 0;
+	if (!e)
+		e = stream ? es_stream_walk(rd, st.id, 1, ls_entry, &a) : es_log_walk(rd, 1, ls_entry, &a);
+	if (e)
+		msg(err, errlen, "%s", es_why());
+	es_read_end(rd);
+	return e ? -1 : 0;
+}
+
+static void w_list(struct sysctx *c)
+{
+	size_t nall;
+	uint64_t *pos = positions(c, &nall);
+
+	free(pos);
+	for (int k = 0; k < 4; k++) {
+		int row = R_W5A + k, stream = k >= 2, longfmt = k & 1;
+		uint64_t entries = stream ? c->L.big : nall;
+		uint64_t lat[64];
+		int runs = 0;
+		char note[400] = "", dir[PATH_MAX];
+
+		if (stream && !c->L.big)
+			continue;
+		phase("%s on %s", row_name[row], sys_name[c->sys]);
+		fmt(dir, sizeof dir, "%s/%s%s", tree(c), stream ? "streams/" : "all", stream ? BIG_STREAM : "");
+		char psql[PATH_MAX], port[16];
+		fmt(psql, sizeof psql, "%s/psql", g_pgbin);
+		snprintf(port, sizeof port, "%d", c->port);
+		char *ls[] = {"ls", longfmt ? "-l" : dir, longfmt ? dir : NULL, NULL};
+		char *pq[] = {psql, "-X", "-q", "-A", "-t", "-h", c->dir, "-p", port, "-U", PG_USER,
+			      "-d", "postgres", "-c", (char *)pg_list_sql[k], NULL};
+		struct sp o = {.out = "/dev/null"};
+		uint64_t start = now_ns();
+		while (runs < g_runs && runs < 64) {
+			if (runs && now_ns() - start > (uint64_t)(g_max_seconds * 1e9))
+				break;
+			uint64_t t0 = now_ns();
+			int rc;
+			if (c->sys == SYS_STORE)
+				rc = store_list(c, stream, longfmt, note, sizeof note);
+			else
+				rc = run(c->sys == SYS_PG ? pq : ls, &o);
+			uint64_t t1 = now_ns();
+			if (rc) {
+				if (c->sys != SYS_STORE)
+					msg(note, sizeof note, "ERROR: %s exited with status %d",
+						 c->sys == SYS_PG ? "psql" : "ls", rc);
+				break;
+			}
+			lat[runs++] = t1 - t0;
+			progress();
+		}
+		double secs = (double)(now_ns() - start) / 1e9;
+		if (!note[0] && runs < g_runs)
+			msg(note, sizeof note, "time cap: %d of %d runs", runs, g_runs);
+		record(row, c->sys, c->L.n, entries * (uint64_t)runs, secs, lat, (size_t)runs, note);
+	}
+}
+
+/* ---- The shell loop: W7. ------------------------------------------------- */
+
+static const char w7_esfs[] =
+	"cd -- \"$1\" || exit 1\n"
+	"for ((i = 1; i <= $2; i++)); do\n"
+	"\tprintf 'Expected-Version: any\\nEvent-Type: Noted\\n\\n{\"i\":%d,\"note\":\"%s\"}\\n' \"$i\" \"$3\" > new || exit 1\n"
+	"done\n";
+static const char w7_files[] =
+	"cd -- \"$1\" || exit 1\n"
+	"set -C\n"
+	"for ((i = 1; i <= $2; i++)); do\n"
+	"\tprintf -v f %020d \"$i\"\n"
+	"\tprintf '{\"i\":%d,\"note\":\"%s\"}\\n' \"$i\" \"$3\" > \"$f\" || exit 1\n"
+	"done\n";
+
+static void w_shell(struct sysctx *c)
+{
+	char dir[PATH_MAX], count[24], pad[DATA_LEN], note[400] = "";
+	uint64_t lat[1];
+
+	if (c->sys == SYS_STORE || c->sys == SYS_PG)
+		return;		/* no shell interface */
+	phase("W7 on %s", sys_name[c->sys]);
+	create_stream(c, "W7-1");
+	fmt(dir, sizeof dir, "%s/streams/W7-1", tree(c));
+	snprintf(count, sizeof count, "%" PRIu64, g_loop);
+	memset(pad, 'x', DATA_LEN - 20);	/* {"i":N,"note":"…"}: about DATA_LEN bytes */
+	pad[DATA_LEN - 20] = 0;
+	char *av[] = {"bash", "-c", (char *)(c->sys == SYS_ESFS ? w7_esfs : w7_files), "bash", dir,
+		      count, pad, NULL};
+	char errf[PATH_MAX];
+	fmt(errf, sizeof errf, "%s/w7.err", c->dir);
+	struct sp o = {.out = "/dev/null", .err = errf};
+	uint64_t t0 = now_ns();
+	int rc = run(av, &o);
+	lat[0] = now_ns() - t0;
+	progress();
+	uint64_t done = g_loop;
+	if (rc) {
+		FILE *f = fopen(errf, "r");
+		char line[300] = "";
+		if (f) {
+			if (!fgets(line, sizeof line, f))
+				line[0] = 0;
+			fclose(f);
+		}
+		line[strcspn(line, "\n")] = 0;
+		msg(note, sizeof note, "ERROR: bash exited with status %d: %s", rc, line);
+	}
+	/* Count what was stored: an esfs stream directory's size is its
+	 * number of events; for files, count the files. */
+	struct stat st;
+	if (c->sys == SYS_ESFS && stat(dir, &st) == 0) {
+		done = (uint64_t)st.st_size;
+		if (!note[0] && done != g_loop)
+			msg(note, sizeof note, "ERROR: %" PRIu64 " events stored of %" PRIu64, done, g_loop);
+		if (note[0]) {
+			fprintf(stderr, "esfs-bench: W7 esfs: %s\n", note);
+			tail_log(c->log, 10);
+		}
+	}
+	record(R_W7, c->sys, c->L.n, done, (double)lat[0] / 1e9, lat, 1, note);
+}
+
+/* ---- The machine. -------------------------------------------------------- */
+
+static char g_machine[2048];
+
+static void machine(void)
+{
+	struct utsname u;
+	struct sysinfo si;
+	char fs[64] = "?", cmd[PATH_MAX + 32], path[PATH_MAX];
+	size_t k = 0;
+
+	uname(&u);
+	sysinfo(&si);
+	fmt(cmd, sizeof cmd, "stat -f -c %%T '%s'", g_base);
+	FILE *p = popen(cmd, "r");
+	if (p) {
+		if (!fgets(fs, sizeof fs, p))
+			strcpy(fs, "?");
+		fs[strcspn(fs, "\n")] = 0;
+		pclose(p);
+	}
+	/* fdatasync latency: the median of 200, each after a 4 KiB append. */
+	fmt(path, sizeof path, "%s/fdatasync-probe", g_base);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	uint64_t lat[200];
+	char block[4096];
+	memset(block, 'x', sizeof block);
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	for (int i = 0; i < 200; i++) {
+		if (write(fd, block, sizeof block) != (ssize_t)sizeof block)
+			die("%s: %s", path, strerror(errno));
+		uint64_t t0 = now_ns();
+		if (fdatasync(fd) != 0)
+			die("fdatasync: %s", strerror(errno));
+		lat[i] = now_ns() - t0;
+	}
+	close(fd);
+	unlink(path);
+	qsort(lat, 200, sizeof *lat, cmp_u64);
+	k += (size_t)snprintf(g_machine + k, sizeof g_machine - k, "machine: nproc %ld, memory %.1f GiB, kernel %s %s %s\n",
+			      sysconf(_SC_NPROCESSORS_ONLN),
+			      (double)si.totalram * si.mem_unit / (1024.0 * 1024 * 1024), u.sysname,
+			      u.release, u.machine);
+	snprintf(g_machine + k, sizeof g_machine - k,
+		 "disk: temp dir %s, filesystem %s, fdatasync after a 4 KiB append: median %.0f us (p99 %.0f us, of 200)\n",
+		 g_base, fs, (double)lat[100] / 1000, (double)lat[198] / 1000);
+}
+
+/* ---- Report. ------------------------------------------------------------- */
+
+static FILE *g_txt;
+
+static void rep(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static void rep(const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	vprintf(f, ap);
+	va_end(ap);
+	if (g_txt) {
+		va_start(ap, f);
+		vfprintf(g_txt, f, ap);
+		va_end(ap);
+	}
+}
+
+static int cmp_res(const void *a, const void *b)
+{
+	const struct result *x = a, *y = b;
+
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	if (x->row != y->row)
+		return x->row - y->row;
+	return x->sys - y->sys;
+}
+
+static const struct result *find(uint64_t size, int row, int sys)
+{
+	for (size_t i = 0; i < g_nres; i++)
+		if (g_res[i].size == size && g_res[i].row == row && g_res[i].sys == sys)
+			return &g_res[i];
+	return NULL;
+}
+
+static void ratio(const struct result *r, char *buf, size_t n)
+{
+	const struct result *e = find(r->size, r->row, SYS_ESFS);
+
+	if (!e || !r->evps || !e->evps)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.2f", e->evps / r->evps);
+}
+
+static const char legend[] =
+	"Workloads (each at each store size; the store is prefilled with SIZE events, half in stream\n"
+	BIG_STREAM ", half in streams of 100):\n"
+	"  W1        1 writer appends ~200-byte events to a new stream, one message per write(), durable\n"
+	"  W2        8 writers (threads), 8 streams, exact Expected-Version\n"
+	"  W3        8 writers on one stream, Expected-Version: any\n"
+	"  W4-cold   read every event once through all/ (open+read+close per file) after sync,\n"
+	"            drop_caches and a restart of what caches (esfs daemon, store map, pg server)\n"
+	"  W4-warm   the same again at once\n"
+	"  W5-*      ls / ls -l of all/ and of streams/" BIG_STREAM " (SIZE/2 events) as child processes;\n"
+	"            events/s = entries listed per second; p50/p99 per whole command\n"
+	"  W6        random reads by stream and version (streams/S/VERSION)\n"
+	"  W7        a bash loop of printf > new (files, tmpfs: printf > VERSION with set -C, no fsync);\n"
+	"            p50 = p99 = the whole command\n"
+	"Systems: esfs = FUSE mount of bin/esfs; files = one file per event on the disk, streams/S/VERSION\n"
+	"  hard-linked as all/POSITION, the version claimed with O_EXCL, fsync of the file and both\n"
+	"  directories per event; tmpfs = the same in /dev/shm without fsync; store = the store library\n"
+	"  in-process (W5 walks in-process, no W7); pg = PostgreSQL, defaults (fsync on, synchronous_commit on),\n"
+	"  over its unix socket, one connection per writer, no W7.\n"
+	"pg appends: one statement per append in its own transaction,\n"
+	"  INSERT … SELECT max(version)+1 … WHERE max = expected; a concurrent append fails on\n"
+	"  UNIQUE (stream_id, version) (23505), and with Expected-Version any it is retried.\n"
+	"esfs/this = esfs events/s divided by this row's events/s (above 1: esfs is faster).\n";
+
+static void report(void)
+{
+	char path[PATH_MAX], r[32];
+
+	qsort(g_res, g_nres, sizeof *g_res, cmp_res);
+	fmt(path, sizeof path, "%s/results.txt", g_outdir);
+	g_txt = fopen(path, "w");
+	rep("\n%s", g_machine);
+	if (g_pg_skip[0] && g_sys_on[SYS_PG])
+		rep("pg: skipped: %s\n", g_pg_skip);
+	rep("\n%s\n", legend);
+	rep("%-15s %8s %-6s %12s %11s %11s %9s\n", "workload", "size", "system", "events/s", "p50_us",
+	    "p99_us", "esfs/this");
+	for (size_t i = 0; i < g_nres; i++) {
+		const struct result *x = &g_res[i];
+		ratio(x, r, sizeof r);
+		rep("%-15s %8" PRIu64 " %-6s %12.1f %11.1f %11.1f %9s\n", row_name[x->row], x->size,
+		    sys_name[x->sys], x->evps, x->p50, x->p99, r);
+	}
+	rep("\n");
+	for (int s = 0; s < g_nsizes; s++)
+		if (g_sys_on[SYS_ESFS] && g_hwm_kb[s])
+			rep("esfs daemon peak RSS (VmHWM) at %" PRIu64 " events: %.1f MiB\n", g_sizes[s],
+			    (double)g_hwm_kb[s] / 1024);
+	rep("\nnotes:\n");
+	for (size_t i = 0; i < g_nres; i++)
+		if (g_res[i].note[0])
+			rep("  %-15s %8" PRIu64 " %-6s %s\n", row_name[g_res[i].row], g_res[i].size,
+			    sys_name[g_res[i].sys], g_res[i].note);
+	if (g_txt)
+		fclose(g_txt);
+
+	/* results.csv */
+	fmt(path, sizeof path, "%s/results.csv", g_outdir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "workload,size,system,events,seconds,events_per_s,p50_us,p99_us,esfs_ratio,note\n");
+	for (size_t i = 0; i < g_nres; i++) {
+		const struct result *x = &g_res[i];
+		ratio(x, r, sizeof r);
+		fprintf(f, "%s,%" PRIu64 ",%s,%" PRIu64 ",%.6f,%.3f,%.3f,%.3f,%s,\"", row_name[x->row],
+			x->size, sys_name[x->sys], x->events, x->secs, x->evps, x->p50, x->p99,
+			strcmp(r, "-") ? r : "");
+		for (const char *p = x->note; *p; p++)
+			fputs(*p == '"' ? "\"\"" : (char[]){*p, 0}, f);
+		fprintf(f, "\"\n");
+	}
+	fclose(f);
+}
+
+/* A bar chart of events/s per workload and system at the largest size. */
+static void chart(void)
+{
+	char dat[PATH_MAX], gp[PATH_MAX], png[PATH_MAX];
+	uint64_t size = 0;
+	int used[NSYS] = {0}, nused = 0;
+
+	for (size_t i = 0; i < g_nres; i++)
+		if (g_res[i].size > size)
+			size = g_res[i].size;
+	for (size_t i = 0; i < g_nres; i++)
+		if (g_res[i].size == size)
+			used[g_res[i].sys] = 1;
+	fmt(dat, sizeof dat, "%s/chart.dat", g_outdir);
+	fmt(gp, sizeof gp, "%s/chart.gp", g_outdir);
+	fmt(png, sizeof png, "%s/chart.png", g_outdir);
+	FILE *f = fopen(dat, "w");
+	if (!f)
+		die("%s: %s", dat, strerror(errno));
+	fprintf(f, "workload");
+	for (int s = 0; s < NSYS; s++)
+		if (used[s])
+			fprintf(f, " %s", sys_name[s]), nused++;
+	fprintf(f, "\n");
+	for (int row = 0; row < NROW; row++) {
+		int any = 0;
+		for (int s = 0; s < NSYS; s++)
+			any |= find(size, row, s) != NULL;
+		if (!any)
+			continue;
+		fprintf(f, "%s", row_name[row]);
+		for (int s = 0; s < NSYS; s++) {
+			if (!used[s])
+				continue;
+			const struct result *x = find(size, row, s);
+			if (x && x->evps > 0)
+				fprintf(f, " %.3f", x->evps);
+			else
+				fprintf(f, " ?");
+		}
+		fprintf(f, "\n");
+	}
+	fclose(f);
+	if (!nused)
+		return;
+	f = fopen(gp, "w");
+	if (!f)
+		die("%s: %s", gp, strerror(errno));
+	fprintf(f,
+		"set terminal pngcairo size 1400,750 noenhanced font ',11'\n"
+		"set output '%s'\n"
+		"set title 'esfs-bench: events/s at %" PRIu64 " events (log scale; higher is better)'\n"
+		"set style data histogram\n"
+		"set style histogram cluster gap 1\n"
+		"set style fill solid 0.85 border -1\n"
+		"set boxwidth 0.9\n"
+		"set logscale y\n"
+		"set format y '%%.0s%%c'\n"
+		"set ylabel 'events/s'\n"
+		"set grid ytics\n"
+		"set xtics rotate by -30 nomirror\n"
+		"set key outside right top\n"
+		"set datafile missing '?'\n"
+		"plot '%s' using 2:xtic(1) title columnheader(2)",
+		png, size, dat);
+	for (int k = 3; k <= nused + 1; k++)
+		fprintf(f, ", '' using %d title columnheader(%d)", k, k);
+	fprintf(f, "\n");
+	fclose(f);
+	char *av[] = {"gnuplot", gp, NULL};
+	int rc = run(av, NULL);
+	if (rc == 127)
+		fprintf(stderr, "esfs-bench: no chart: gnuplot is not installed (`make bench-deps`)\n");
+	else if (rc != 0)
+		fprintf(stderr, "esfs-bench: gnuplot failed (status %d)\n", rc);
+}
+
+/* ---- main. --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg]\n"
+		"                  [--workloads W1,...,W7] [--ops N] [--reads N] [--loop N]\n"
+		"                  [--runs N] [--max-seconds S] [--dir DIR] [--esfs PATH] [--keep] OUTDIR\n"
+		"See esfs-bench(1).\n");
+}
+
+static uint64_t parse_count(const char *s, const char *what)
+{
+	char *end;
+	double d = strtod(s, &end);
+
+	if (end == s || *end || d < 1 || d > 1e9 || d != (double)(uint64_t)d) {
+		fprintf(stderr, "esfs-bench: %s: bad number '%s'\n", what, s);
+		exit(2);
+	}
+	return (uint64_t)d;
+}
+
+/* Calls fn on each comma-separated item of list. */
+static void each_item(char *list, void (*fn)(const char *))
+{
+	for (char *save, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		fn(t);
+}
+
+static void add_size(const char *t)
+{
+	if (g_nsizes == (int)(sizeof g_sizes / sizeof *g_sizes)) {
+		fprintf(stderr, "esfs-bench: too many sizes\n");
+		exit(2);
+	}
+	g_sizes[g_nsizes++] = parse_count(t, "--sizes");
+}
+
+static void add_system(const char *t)
+{
+	for (int s = 0; s < NSYS; s++)
+		if (!strcmp(t, sys_name[s])) {
+			g_sys_on[s] = 1;
+			return;
+		}
+	fprintf(stderr, "esfs-bench: unknown system '%s' (esfs, files, tmpfs, store, pg)\n", t);
+	exit(2);
+}
+
+static void add_workload(const char *t)
+{
+	if ((t[0] == 'W' || t[0] == 'w') && t[1] >= '1' && t[1] <= '7' && !t[2]) {
+		g_wl_on[t[1] - '0'] = 1;
+		return;
+	}
+	fprintf(stderr, "esfs-bench: unknown workload '%s' (W1 … W7)\n", t);
+	exit(2);
+}
+
+static char *self_dir(char *buf, size_t n)
+{
+	ssize_t l = readlink("/proc/self/exe", buf, n - 1);
+
+	if (l <= 0)
+		return NULL;
+	buf[l] = 0;
+	char *slash = strrchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	char here[PATH_MAX];
+	int i;
+
+	if (self_dir(here, sizeof here))
+		snprintf(g_esfs, sizeof g_esfs, "%.*s/esfs", (int)(sizeof g_esfs - 6), here);
+	if (getenv("ESFS"))
+		snprintf(g_esfs, sizeof g_esfs, "%s", getenv("ESFS"));
+	if (getenv("TMPDIR"))
+		snprintf(g_tmp_parent, sizeof g_tmp_parent, "%s", getenv("TMPDIR"));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--keep")) {
+			g_keep = 1;
+			continue;
+		}
+		if (a[0] != '-' || !strcmp(a, "--"))
+			break;
+		if (i + 1 >= argc) {
+			fprintf(stderr, "esfs-bench: %s needs a value\n", a);
+			return 2;
+		}
+		char *v = argv[++i];
+		if (!strcmp(a, "--sizes")) {
+			g_nsizes = 0;
+			each_item(v, add_size);
+		} else if (!strcmp(a, "--systems")) {
+			memset(g_sys_on, 0, sizeof g_sys_on);
+			each_item(v, add_system);
+		} else if (!strcmp(a, "--workloads")) {
+			memset(g_wl_on, 0, sizeof g_wl_on);
+			each_item(v, add_workload);
+		} else if (!strcmp(a, "--ops")) {
+			g_ops = parse_count(v, a);
+		} else if (!strcmp(a, "--reads")) {
+			g_reads = parse_count(v, a);
+		} else if (!strcmp(a, "--loop")) {
+			g_loop = parse_count(v, a);
+		} else if (!strcmp(a, "--runs")) {
+			g_runs = (int)parse_count(v, a);
+		} else if (!strcmp(a, "--max-seconds")) {
+			g_max_seconds = (double)parse_count(v, a);
+		} else if (!strcmp(a, "--dir")) {
+			snprintf(g_tmp_parent, sizeof g_tmp_parent, "%s", v);
+		} else if (!strcmp(a, "--esfs")) {
+			snprintf(g_esfs, sizeof g_esfs, "%s", v);
+		} else {
+			fprintf(stderr, "esfs-bench: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (argc - i != 1 || !g_nsizes) {
+		usage(stderr);
+		return 2;
+	}
+	g_outdir = argv[i];
+	if (mkdir(g_outdir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "esfs-bench: %s: %s\n", g_outdir, strerror(errno));
+		return 2;
+	}
+	if (g_sys_on[SYS_ESFS] && access(g_esfs, X_OK) != 0) {
+		fprintf(stderr, "esfs-bench: %s: %s (make builds it; --esfs PATH)\n", g_esfs, strerror(errno));
+		return 2;
+	}
+	if (g_runs > 64)
+		g_runs = 64;
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction crash = {.sa_handler = on_crash, .sa_flags = SA_RESETHAND};
+	sigemptyset(&crash.sa_mask);
+	sigaction(SIGSEGV, &crash, NULL);
+	sigaction(SIGBUS, &crash, NULL);
+	sigaction(SIGABRT, &crash, NULL);
+	sigaction(SIGFPE, &crash, NULL);
+
+	fmt(g_base, sizeof g_base, "%s/esfs-bench.XXXXXX", g_tmp_parent);
+	if (!mkdtemp(g_base)) {
+		fprintf(stderr, "esfs-bench: mkdtemp in %s: %s\n", g_tmp_parent, strerror(errno));
+		return 2;
+	}
+	chmod(g_base, 0755);	/* the PostgreSQL user goes through it */
+	if (g_sys_on[SYS_TMPFS]) {
+		snprintf(g_shm, sizeof g_shm, "/dev/shm/esfs-bench.XXXXXX");
+		if (!mkdtemp(g_shm))
+			die("mkdtemp in /dev/shm: %s", strerror(errno));
+	}
+	if (g_sys_on[SYS_PG]) {
+		pg_find();
+		if (g_pg_skip[0])
+			fprintf(stderr, "esfs-bench: pg skipped: %s\n", g_pg_skip);
+	}
+	pthread_t wd;
+	if (pthread_create(&wd, NULL, watchdog, NULL) != 0)
+		die("pthread_create failed");
+	pthread_detach(wd);
+
+	machine();
+	fprintf(stderr, "%s", g_machine);
+
+	for (int si = 0; si < g_nsizes; si++) {
+		for (int s = 0; s < NSYS; s++) {
+			if (!g_sys_on[s] || (s == SYS_PG && g_pg_skip[0]))
+				continue;
+			struct sysctx *c = calloc(1, sizeof *c);
+			if (!c)
+				die("out of memory");
+			c->sys = s;
+			c->si = si;
+			c->L = layout_of(g_sizes[si]);
+			phase("prefill of %s with %" PRIu64 " events", sys_name[s], c->L.n);
+			fprintf(stderr, "esfs-bench: size %" PRIu64 ", %s: prefill… ", c->L.n, sys_name[s]);
+			uint64_t t0 = now_ns();
+			setup(c);
+			fprintf(stderr, "%.1f s\n", (double)(now_ns() - t0) / 1e9);
+			if (g_wl_on[1])
+				w_writers(c, R_W1, 1, 0, 0);
+			if (g_wl_on[2])
+				w_writers(c, R_W2, WRITERS, 0, 0);
+			if (g_wl_on[3])
+				w_writers(c, R_W3, WRITERS, 1, 1);
+			if (g_wl_on[4]) {
+				phase("W4-cold on %s: restart and drop caches", sys_name[s]);
+				go_cold(c);
+				w_read_all(c, R_W4C);
+				w_read_all(c, R_W4W);
+			}
+			if (g_wl_on[5])
+				w_list(c);
+			if (g_wl_on[6])
+				w_random(c);
+			if (g_wl_on[7])
+				w_shell(c);
+			phase("teardown of %s", sys_name[s]);
+			teardown(c);
+			if (s == SYS_ESFS) {
+				g_hwm_kb[si] = c->hwm_kb;
+				fprintf(stderr, "esfs-bench: esfs daemon peak RSS at %" PRIu64 " events: %.1f MiB\n",
+					c->L.n, (double)c->hwm_kb / 1024);
+			}
+			free(c);
+		}
+	}
+	phase("report");
+	report();
+	chart();
+	if (!g_keep) {
+		remove_tree(g_base);
+		remove_tree(g_shm);
+	}
+	return 0;
+}
