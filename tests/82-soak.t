@@ -22,6 +22,10 @@ wait "$soak"
 rc=$?
 trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
 sed 's/^/# /' "$T/soak.out"
+if [ "$rc" -ne 0 ]; then	# prove shows stderr even when not verbose
+	tail -n 15 "$T/soak.out" >&2
+	tail -n 15 "$T/soak/esfs.log" >&2 2>/dev/null
+fi
 
 is "$rc" 0 "esfs-soak exits 0"
 summary=$(grep '^esfs-soak: [0-9]* cycles' "$T/soak.out")
