@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -718,6 +719,24 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 	return 0;
 }
 
+/* Replies to an open. Writers of new get two flags libfuse 3.14 has no
+ * field for, so their reply is built from the kernel's own struct:
+ * FOPEN_PARALLEL_DIRECT_WRITES, or the kernel runs the writes to one
+ * inode one at a time (and appends from many writers to one stream could
+ * not share a commit); FOPEN_STREAM, so every write is at offset 0 and,
+ * once one write of its size has been seen, within the file's size (the
+ * kernel takes its exclusive lock for a write past the end). */
+static int reply_open(fuse_req_t req, fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+	if (ino_kind(ino) != K_NEW || !wants_write(fi))
+		return fuse_reply_open(req, fi);
+	struct fuse_open_out out = {
+		.fh = fi->fh,
+		.open_flags = FOPEN_DIRECT_IO | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES,
+	};
+	return fuse_reply_buf(req, (const char *)&out, sizeof out);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct esfs *fs = fs_of(req);
@@ -733,7 +752,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		refuse(req, err, "open: %s", what);
 	else if (err)
 		fuse_reply_err(req, err);
-	else if (fuse_reply_open(req, fi) != 0)
+	else if (reply_open(req, ino, fi) != 0)
 		handle_free(handle_of(fi));	/* no release will come */
 }
 
