@@ -44,8 +44,9 @@
 #define FORMAT 1
 #define MAP_INITIAL ((size_t)1 << 30)
 #define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
-#define TRIM_EVERY 64			/* read views between looks at the RSS */
+#define TRIM_EVERY 64			/* read views and commits between looks at the RSS */
 #define TRIM_ABOVE ((size_t)32 << 20)	/* map bytes the process may keep resident */
+#define TRIM_WALKED ((size_t)8 << 20)	/* bytes walked between looks at the RSS */
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
 #define NO_CHANGE (-3)		/* internal: succeed without committing */
 
@@ -83,7 +84,8 @@ struct es_store {
 	size_t max_event;
 	int read_only;
 	_Atomic int64_t readers_checked;	/* when, in microseconds */
-	_Atomic unsigned reads;			/* read views, for trim_map */
+	_Atomic unsigned uses;			/* read views and commits, for trim_map */
+	_Atomic size_t walked;			/* bytes walked since, for trim_map */
 	void *map_addr;				/* where LMDB mapped the file */
 	size_t map_len;
 	/* Group commit (see write_txn). */
@@ -99,6 +101,7 @@ struct es_store {
 struct es_read {
 	es_store *s;
 	MDB_txn *txn;
+	size_t walked;		/* bytes its walks went through */
 };
 
 /* ---- Errors. --------------------------------------------------------- */
@@ -232,9 +235,10 @@ size_t es_time_format(int64_t us, char *buf)
 
 /* ---- Transactions. --------------------------------------------------- */
 
-/* Adopts a map grown by another process. */
 static void locate_map(es_store *s);
+static void trim_map(es_store *s, size_t walked);
 
+/* Adopts a map grown by another process. */
 static void adopt_map(es_store *s)
 {
 	pthread_rwlock_wrlock(&s->map_lock);
@@ -388,6 +392,7 @@ static void commit_group(es_store *s, struct write_req *first)
 					full = 1;
 					err = 0;
 				}
+				trim_map(s, 0);
 			}
 			pthread_rwlock_unlock(&s->map_lock);
 		}
@@ -651,17 +656,23 @@ int es_read_begin(es_store *s, es_read **out)
 }
 
 /* Pages of the map that a process has read stay in its page tables and
- * count in its RSS, up to the whole store. Now and then, when more than
- * TRIM_ABOVE of them are, let them go: they stay in the kernel's page
- * cache, and the next read of one maps it again without I/O. Called with
- * map_lock held shared, so the map does not move. */
-static void trim_map(es_store *s)
+ * count in its RSS, up to the whole store: read views and commits both
+ * read them. Every TRIM_EVERY views and commits, and whenever walks went
+ * through TRIM_WALKED bytes (one listing request can take thousands of
+ * entries), look: when more than TRIM_ABOVE of them are resident, let them
+ * go. They stay in the kernel's page cache, and the next read of one maps
+ * it again without I/O. Called with map_lock held shared, so the map does
+ * not move. */
+static void trim_map(es_store *s, size_t walked)
 {
 	unsigned long size, resident, shared;
 	FILE *f;
 
-	if (++s->reads % TRIM_EVERY != 0 || !s->map_addr ||
-	    !(f = fopen("/proc/self/statm", "r")))
+	if ((++s->uses % TRIM_EVERY != 0 && (s->walked += walked) < TRIM_WALKED) ||
+	    !s->map_addr)
+		return;
+	s->walked = 0;
+	if (!(f = fopen("/proc/self/statm", "r")))
 		return;
 	int n = fscanf(f, "%lu %lu %lu", &size, &resident, &shared);
 	fclose(f);
@@ -699,7 +710,7 @@ void es_read_end(es_read *r)
 	if (!r)
 		return;
 	mdb_txn_abort(r->txn);
-	trim_map(r->s);
+	trim_map(r->s, r->walked);
 	pthread_rwlock_unlock(&r->s->map_lock);
 	free(r);
 }
@@ -872,6 +883,7 @@ static int walk(es_read *r, int db, const void *from, size_t flen,
 		return lmdb_fail(rc, "opening a cursor");
 	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	while (rc == 0) {
+		r->walked += k.mv_size + v.mv_size;
 		err = step(r, &k, &v, ctx);
 		if (err)
 			break;
@@ -925,6 +937,7 @@ static int stream_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	int err = event_at(r->s, r->txn, get64(v->mv_data), &ev);
 	if (err)
 		return err == ENOENT ? fail(EIO, "stream index points at a missing event") : err;
+	r->walked += ev.json_len;
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 

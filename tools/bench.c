@@ -65,7 +65,7 @@ static const char *const row_name[NROW] = {
 #define DATA_LEN 200		/* bytes of an event's data object */
 #define WRITERS 8		/* threads of W2 and W3 */
 #define BIG_STREAM "Big-1"	/* the prefilled stream that holds half the events */
-#define SMALL_STREAM_EVENTS 100	/* the other half: streams of this many */
+#define SMALL_STREAM_EVENTS 5	/* 1e6 events: 500,000 in BIG_STREAM, the rest in 100,000 streams */
 #define PG_USER "esfsbench"
 #define HANG_SECONDS 300	/* no progress this long is a hang */
 
