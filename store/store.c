@@ -12,10 +12,15 @@
  *   snapshots       stream id -> snapshot record (header + line)
  *   checkpoints     checkpoint id -> checkpoint record (header + name)
  *   checkpoint_names name -> checkpoint id
+ *   views           view id (big-endian) -> name
+ *   view_names      kind byte + name -> view id
+ *   view_events     (view id, position) -> nothing
  *
- * Every lookup is one B-tree search and every listing a cursor walk. More
- * indexes (by category, by event type) are more databases filled in the
- * same append transaction.
+ * A view id carries its kind in its top bits (kind << VIEW_KIND_SHIFT), so
+ * the views of one kind are one range of keys. view_events is filled in the
+ * append's own transaction.
+ *
+ * Every lookup is one B-tree search and every listing a cursor walk.
  *
  * The memory map grows on demand: transactions hold map_lock shared; a
  * writer that meets MDB_MAP_FULL aborts, takes it exclusively, doubles the
@@ -25,6 +30,7 @@
 #include "store.h"
 #include "json.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <lmdb.h>
@@ -41,7 +47,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#define FORMAT 1
+#define FORMAT 2		/* 2 added the views; a format 1 store is upgraded */
 #define MAP_INITIAL ((size_t)1 << 30)
 #define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
 #define TRIM_EVERY 64			/* read views and commits between looks at the RSS */
@@ -53,7 +59,7 @@
 enum {
 	DB_META, DB_EVENTS, DB_EVENT_IDS, DB_STREAMS, DB_STREAM_NAMES,
 	DB_STREAM_EVENTS, DB_SNAPSHOTS, DB_CHECKPOINTS, DB_CHECKPOINT_NAMES,
-	DB_COUNT
+	DB_VIEWS, DB_VIEW_NAMES, DB_VIEW_EVENTS, DB_COUNT
 };
 
 static const struct {
@@ -69,7 +75,12 @@ static const struct {
 	[DB_SNAPSHOTS] = {"snapshots", MDB_INTEGERKEY},
 	[DB_CHECKPOINTS] = {"checkpoints", MDB_INTEGERKEY},
 	[DB_CHECKPOINT_NAMES] = {"checkpoint_names", 0},
+	[DB_VIEWS] = {"views", 0},
+	[DB_VIEW_NAMES] = {"view_names", 0},
+	[DB_VIEW_EVENTS] = {"view_events", 0},
 };
+
+#define VIEW_KIND_SHIFT 48	/* view id = kind << 48 | a number from 1 */
 
 /* Record headers: fixed fields, then variable bytes. */
 #define EVENT_HDR 40		/* stream id, version, created, uuid[16] */
@@ -155,6 +166,23 @@ static void put_be64(unsigned char *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* The key of a view's name: its kind, then the name. */
+static void view_key(unsigned char *key, int kind, const char *name, size_t len)
+{
+	key[0] = (unsigned char)kind;
+	memcpy(key + 1, name, len);
 }
 
 static MDB_val val(const void *p, size_t n)
@@ -519,6 +547,8 @@ static int meta_put(es_store *s, MDB_txn *txn, const char *key, uint64_t v)
 
 /* ---- Opening. -------------------------------------------------------- */
 
+static int build_views(es_store *s, MDB_txn *txn);
+
 static int open_dbs(es_store *s, const char *dir)
 {
 	MDB_txn *txn;
@@ -540,24 +570,32 @@ static int open_dbs(es_store *s, const char *dir)
 			return fail(EINVAL, "%s holds an LMDB database that is not an esfs store", dir);
 		}
 	}
-	for (int i = 0; i < DB_COUNT; i++) {
+	uint64_t format;
+	int err = 0;
+	for (int i = 0; i < DB_COUNT && !err; i++) {
 		rc = mdb_dbi_open(txn, db_spec[i].name, db_spec[i].flags | create,
 				  &s->dbi[i]);
-		if (rc) {
-			mdb_txn_abort(txn);
-			if (rc == MDB_NOTFOUND)
-				return fail(ENOENT, "%s is not an esfs store", dir);
-			return lmdb_fail(rc, "opening the store's databases");
-		}
+		if (rc == MDB_NOTFOUND && i > DB_META && meta_get(s, txn, "format", &format) == 0 &&
+		    format == 1)
+			err = fail(EROFS, "%s has store format 1, without views: open it read-write once to upgrade it",
+				   dir);
+		else if (rc == MDB_NOTFOUND)
+			err = fail(ENOENT, "%s is not an esfs store", dir);
+		else if (rc)
+			err = lmdb_fail(rc, "opening the store's databases");
 	}
-	uint64_t format;
-	int err = meta_get(s, txn, "format", &format);
+	if (!err)
+		err = meta_get(s, txn, "format", &format);
 	if (!err && format == 0 && !s->read_only) {
 		format = FORMAT;
 		err = meta_put(s, txn, "format", FORMAT);
 		if (!err)
 			err = meta_put(s, txn, "created", (uint64_t)now_us());
 	}
+	/* Format 1 had no views: build them once. */
+	if (!err && format == 1 && !s->read_only &&
+	    !(err = build_views(s, txn)) && !(err = meta_put(s, txn, "format", FORMAT)))
+		format = FORMAT;
 	if (!err && format != FORMAT)
 		err = fail(EINVAL, "%s has store format %llu; this esfs reads format %d",
 			   dir, (unsigned long long)format, FORMAT);
@@ -1008,6 +1046,136 @@ int es_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn, void *ar
 	return walk(r, DB_CHECKPOINTS, &from, 8, checkpoints_step, &w);
 }
 
+/* ---- Reading views. -------------------------------------------------- */
+
+/* Fills out from the record of view id (value v). */
+static int view_at(es_read *r, uint64_t id, const MDB_val *v, es_view *out)
+{
+	unsigned char key[16];
+	MDB_cursor *c;
+	MDB_val k = val(key, 16), kv;
+	es_event ev;
+	int rc, err;
+
+	out->id = id;
+	out->kind = (int)(id >> VIEW_KIND_SHIFT);
+	out->name = v->mv_data;
+	out->name_len = v->mv_size;
+	/* Its newest event: the last key before (id + 1, 0). */
+	put_be64(key, id + 1);
+	put_be64(key + 8, 0);
+	if ((rc = mdb_cursor_open(r->txn, r->s->dbi[DB_VIEW_EVENTS], &c)))
+		return lmdb_fail(rc, "opening a cursor");
+	rc = mdb_cursor_get(c, &k, &kv, MDB_SET_RANGE);
+	rc = mdb_cursor_get(c, &k, &kv, rc == 0 ? MDB_PREV : MDB_LAST);
+	if (rc == 0 && (k.mv_size != 16 || get_be64(k.mv_data) != id))
+		rc = MDB_NOTFOUND;
+	if (rc == 0)
+		out->last_position = get_be64((char *)k.mv_data + 8);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return fail(ENOENT, "view %.*s has no events", (int)v->mv_size,
+			    (const char *)v->mv_data);
+	if (rc)
+		return lmdb_fail(rc, "reading a view");
+	if ((err = event_at(r->s, r->txn, out->last_position, &ev)))
+		return err;
+	out->updated_us = ev.created_us;
+	return 0;
+}
+
+int es_view_get_id(es_read *r, uint64_t id, es_view *out)
+{
+	unsigned char key[8];
+	MDB_val k = val(key, 8), v;
+
+	put_be64(key, id);
+	int rc = mdb_get(r->txn, r->s->dbi[DB_VIEWS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return fail(ENOENT, "no view %llu", (unsigned long long)id);
+	if (rc)
+		return lmdb_fail(rc, "reading a view");
+	return view_at(r, id, &v, out);
+}
+
+int es_view_get(es_read *r, int kind, const char *name, size_t len, es_view *out)
+{
+	unsigned char key[1 + 255];
+	uint64_t id;
+
+	if (len == 0 || len > 255)
+		return fail(ENOENT, "no view of that name");
+	view_key(key, kind, name, len);
+	int rc = get_u64(r->txn, r->s->dbi[DB_VIEW_NAMES], key, 1 + len, &id);
+	if (rc == MDB_NOTFOUND)
+		return fail(ENOENT, "no %s %.*s", kind == ES_CATEGORY ? "category" : "event type",
+			    (int)len, name);
+	return rc ? rc : es_view_get_id(r, id, out);
+}
+
+int es_view_has(es_read *r, uint64_t id, uint64_t position)
+{
+	unsigned char key[16];
+	MDB_val k = val(key, 16), v;
+
+	put_be64(key, id);
+	put_be64(key + 8, position);
+	int rc = mdb_get(r->txn, r->s->dbi[DB_VIEW_EVENTS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return fail(ENOENT, "event %llu is not in view %llu",
+			    (unsigned long long)position, (unsigned long long)id);
+	return rc ? lmdb_fail(rc, "reading a view") : 0;
+}
+
+static int views_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
+{
+	struct walk_ctx *w = p;
+	uint64_t id = get_be64(k->mv_data);
+	es_view view;
+
+	if (id >> VIEW_KIND_SHIFT != w->stream_id)	/* the kind, here */
+		return STOP;
+	int err = view_at(r, id, v, &view);
+	if (err == ENOENT)
+		return 0;
+	return err ? err : stop_or(((es_view_fn)w->fn)(w->arg, &view));
+}
+
+int es_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn, void *arg)
+{
+	struct walk_ctx w = {(void *)fn, arg, (uint64_t)kind};
+	uint64_t first = (uint64_t)kind << VIEW_KIND_SHIFT;
+	unsigned char key[8];
+
+	put_be64(key, from > first ? from : first);
+	return walk(r, DB_VIEWS, key, 8, views_step, &w);
+}
+
+static int view_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
+{
+	struct walk_ctx *w = p;
+	es_event ev;
+
+	(void)v;
+	if (get_be64(k->mv_data) != w->stream_id)	/* the view id, here */
+		return STOP;
+	int err = event_at(r->s, r->txn, get_be64((char *)k->mv_data + 8), &ev);
+	if (err)
+		return err == ENOENT ? fail(EIO, "a view points at a missing event") : err;
+	r->walked += ev.json_len;
+	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
+}
+
+int es_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn, void *arg)
+{
+	struct walk_ctx w = {(void *)fn, arg, id};
+	unsigned char key[16];
+
+	put_be64(key, id);
+	put_be64(key + 8, from);
+	return walk(r, DB_VIEW_EVENTS, key, 16, view_step, &w);
+}
+
 /* ---- Streams. -------------------------------------------------------- */
 
 struct name_arg {
@@ -1027,29 +1195,38 @@ static int put_stream(es_store *s, MDB_txn *txn, uint64_t id, uint64_t version,
 	return put_raw(txn, s->dbi[DB_STREAMS], &id, 8, rec, STREAM_HDR + len, 0);
 }
 
-static int do_stream_create(es_store *s, MDB_txn *txn, void *p)
+/* Creates the empty stream name, made at time created; fills out. */
+static int create_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
+			 int64_t created, es_stream *out)
 {
-	struct name_arg *a = p;
 	uint64_t id, count;
-	MDB_val k = val(a->name, a->len), v;
-	int64_t now = now_us();
+	MDB_val k = val(name, len), v;
 	int err;
 
 	if (mdb_get(txn, s->dbi[DB_STREAM_NAMES], &k, &v) == 0)
-		return fail(EEXIST, "stream %.*s exists", (int)a->len, a->name);
+		return fail(EEXIST, "stream %.*s exists", (int)len, name);
 	if ((err = meta_get(s, txn, "next_stream", &id)) ||
 	    (err = meta_get(s, txn, "stream_count", &count)))
 		return err;
 	id = id ? id : 1;
 	if (id > ES_ID_MAX)
 		return fail(ENOSPC, "no stream ids left");
-	if ((err = put_stream(s, txn, id, 0, now, now, a->name, a->len)) ||
-	    (err = put_raw(txn, s->dbi[DB_STREAM_NAMES], a->name, a->len, &id, 8,
+	if ((err = put_stream(s, txn, id, 0, created, created, name, len)) ||
+	    (err = put_raw(txn, s->dbi[DB_STREAM_NAMES], name, len, &id, 8,
 			   MDB_NOOVERWRITE)) ||
 	    (err = meta_put(s, txn, "next_stream", id + 1)) ||
 	    (err = meta_put(s, txn, "stream_count", count + 1)))
 		return err;
+	*out = (es_stream){id, 0, created, created, name, len};
 	return 0;
+}
+
+static int do_stream_create(es_store *s, MDB_txn *txn, void *p)
+{
+	struct name_arg *a = p;
+	es_stream st;
+
+	return create_stream(s, txn, a->name, a->len, now_us(), &st);
 }
 
 int es_stream_create(es_store *s, const char *name, size_t len)
@@ -1287,6 +1464,147 @@ static size_t envelope(char *b, const struct prepared *ev,
 	return n;
 }
 
+/* ---- Views. ---------------------------------------------------------- */
+
+/* The category of a stream: the part of its name before the first '-';
+ * 0 when there is none. */
+static size_t category_len(const char *name, size_t len)
+{
+	const char *dash = memchr(name, '-', len);
+
+	return dash ? (size_t)(dash - name) : 0;
+}
+
+/* Finds the view of kind and name, or makes it. */
+static int view_id(es_store *s, MDB_txn *txn, int kind, const char *name,
+		   size_t len, uint64_t *id)
+{
+	unsigned char key[1 + 255], be[8];
+	const char *counter = kind == ES_CATEGORY ? "next_category" : "next_type";
+	uint64_t next;
+	int err;
+
+	view_key(key, kind, name, len);
+	int rc = get_u64(txn, s->dbi[DB_VIEW_NAMES], key, 1 + len, id);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((err = meta_get(s, txn, counter, &next)))
+		return err;
+	next = next ? next : 1;
+	if (next >= (UINT64_C(1) << VIEW_KIND_SHIFT))
+		return fail(ENOSPC, "no view ids left");
+	*id = (uint64_t)kind << VIEW_KIND_SHIFT | next;
+	put_be64(be, *id);
+	if ((err = meta_put(s, txn, counter, next + 1)) ||
+	    (err = put_raw(txn, s->dbi[DB_VIEW_NAMES], key, 1 + len, id, 8,
+			   MDB_NOOVERWRITE)))
+		return err;
+	return put_raw(txn, s->dbi[DB_VIEWS], be, 8, name, len, MDB_NOOVERWRITE);
+}
+
+static int view_put(es_store *s, MDB_txn *txn, int kind, const char *name,
+		    size_t len, uint64_t pos)
+{
+	unsigned char key[16];
+	uint64_t id;
+	int err = view_id(s, txn, kind, name, len, &id);
+
+	if (err)
+		return err;
+	put_be64(key, id);
+	put_be64(key + 8, pos);
+	return put_raw(txn, s->dbi[DB_VIEW_EVENTS], key, 16, "", 0, 0);
+}
+
+/* Puts the event at pos, of stream and type, in its views. */
+static int index_event(es_store *s, MDB_txn *txn, uint64_t pos,
+		       const char *stream, size_t slen, const char *type,
+		       size_t tlen)
+{
+	size_t clen = category_len(stream, slen);
+	int err = 0;
+
+	if (clen > 0)
+		err = view_put(s, txn, ES_CATEGORY, stream, clen, pos);
+	return err ? err : view_put(s, txn, ES_TYPE, type, tlen, pos);
+}
+
+/* The event type of an envelope, unquoted into buf (256 bytes). */
+static int envelope_type(const es_event *ev, char *buf, size_t *len)
+{
+	es_json_member m;
+	size_t at = 0;
+
+	while (es_json_next_member(ev->json, ev->json_len - 1, &at, &m))
+		if (m.key_len == 12 && memcmp(m.key, "\"event_type\"", 12) == 0) {
+			*len = 0;
+			for (size_t i = 1; i + 1 < m.value_len && *len < 255; i++) {
+				if (m.value[i] == '\\')
+					i++;	/* names escape only '"' and '\\' */
+				buf[(*len)++] = m.value[i];
+			}
+			return 0;
+		}
+	return fail(EIO, "event %llu has no event_type", (unsigned long long)ev->position);
+}
+
+/* Fills the views from the events of a format 1 store. */
+static int build_views(es_store *s, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	es_stream st = {0};
+	char type[256];
+	size_t tlen = 0;
+	int err = 0, rc = mdb_cursor_open(txn, s->dbi[DB_EVENTS], &c);
+
+	if (rc)
+		return lmdb_fail(rc, "opening a cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !err;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		es_event ev;
+		decode_event(get64(k.mv_data), &v, &ev);
+		if (ev.stream_id != st.id) {
+			MDB_val sk = val(&ev.stream_id, 8), sv;
+			if ((rc = mdb_get(txn, s->dbi[DB_STREAMS], &sk, &sv)))
+				break;
+			decode_stream(ev.stream_id, &sv, &st);
+		}
+		if (!(err = envelope_type(&ev, type, &tlen)))
+			err = index_event(s, txn, ev.position, st.name, st.name_len, type, tlen);
+	}
+	mdb_cursor_close(c);
+	if (err)
+		return err;
+	return rc && rc != MDB_NOTFOUND ? lmdb_fail(rc, "building the views") : 0;
+}
+
+/* Stores the event at pos, version of stream st: rec holds EVENT_HDR free
+ * bytes, then its envelope of len bytes. The caller updates the stream. */
+static int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
+		       uint64_t version, uint64_t pos, int64_t created,
+		       const unsigned char *id, char *rec, size_t len,
+		       const char *type, size_t type_len)
+{
+	unsigned char skey[16];
+	int err;
+
+	put64(rec, st->id);
+	put64(rec + 8, version);
+	put64(rec + 16, (uint64_t)created);
+	memcpy(rec + 24, id, 16);
+	put_be64(skey, st->id);
+	put_be64(skey + 8, version);
+	if ((err = put_raw(txn, s->dbi[DB_EVENTS], &pos, 8, rec, EVENT_HDR + len,
+			   MDB_APPEND)) ||
+	    (err = put_raw(txn, s->dbi[DB_EVENT_IDS], id, 16, &pos, 8,
+			   MDB_NOOVERWRITE)) ||
+	    (err = put_raw(txn, s->dbi[DB_STREAM_EVENTS], skey, 16, &pos, 8,
+			   MDB_NOOVERWRITE)))
+		return err;
+	return index_event(s, txn, pos, st->name, st->name_len, type, type_len);
+}
+
 static int do_append(es_store *s, MDB_txn *txn, void *p)
 {
 	struct append_arg *a = p;
@@ -1329,19 +1647,8 @@ static int do_append(es_store *s, MDB_txn *txn, void *p)
 		if (len > s->max_event)
 			return fail(EFBIG, "event %zu is %zu bytes, over the limit of %zu",
 				    i + 1, len, s->max_event);
-		put64(a->buf, st.id);
-		put64(a->buf + 8, version);
-		put64(a->buf + 16, (uint64_t)created);
-		memcpy(a->buf + 24, ev->id, 16);
-		unsigned char skey[16];
-		put_be64(skey, st.id);
-		put_be64(skey + 8, version);
-		if ((err = put_raw(txn, s->dbi[DB_EVENTS], &pos, 8, a->buf,
-				   EVENT_HDR + len, MDB_APPEND)) ||
-		    (err = put_raw(txn, s->dbi[DB_EVENT_IDS], ev->id, 16, &pos, 8,
-				   MDB_NOOVERWRITE)) ||
-		    (err = put_raw(txn, s->dbi[DB_STREAM_EVENTS], skey, 16, &pos, 8,
-				   MDB_NOOVERWRITE)))
+		if ((err = store_event(s, txn, &st, version, pos, created, ev->id,
+				       a->buf, len, ev->type, ev->type_len)))
 			return err;
 	}
 	if ((err = put_stream(s, txn, st.id, st.version + a->n, st.created_us,
@@ -1392,12 +1699,36 @@ struct snapshot_arg {
 	size_t data_len;
 };
 
+/* A snapshot's record: header, then its line. malloc'd; *len its size. */
+static char *snapshot_record(const char *name, size_t len, uint64_t version,
+			     int64_t created, const char *data, size_t data_len,
+			     size_t *rec_len)
+{
+	char *rec = malloc(SNAPSHOT_HDR + 2 * len + data_len + 120), *b, when[32];
+	size_t n;
+
+	if (!rec)
+		return NULL;
+	b = rec + SNAPSHOT_HDR;
+	put64(rec, version);
+	put64(rec + 8, (uint64_t)created);
+	es_time_format(created, when);
+	n = (size_t)sprintf(b, "{\"stream_id\":");
+	n += es_json_quote(name, len, b + n);
+	n += (size_t)sprintf(b + n, ",\"version\":%llu,\"created_at\":\"%s\",\"data\":",
+			     (unsigned long long)version, when);
+	memcpy(b + n, data, data_len);
+	n += data_len;
+	memcpy(b + n, "}\n", 2);
+	*rec_len = SNAPSHOT_HDR + n + 2;
+	return rec;
+}
+
 static int do_snapshot_put(es_store *s, MDB_txn *txn, void *p)
 {
 	struct snapshot_arg *a = p;
 	es_stream st;
 	int64_t now = now_us();
-	char when[32];
 	int err = find_stream(s, txn, a->name, a->len, &st);
 
 	if (err)
@@ -1406,22 +1737,12 @@ static int do_snapshot_put(es_store *s, MDB_txn *txn, void *p)
 		return fail(EINVAL, "snapshot version %llu is outside 1 … %llu, the versions of stream %.*s",
 			    (unsigned long long)a->version, (unsigned long long)st.version,
 			    (int)a->len, a->name);
-	size_t cap = SNAPSHOT_HDR + 2 * a->len + a->data_len + 120;
-	char *rec = malloc(cap), *b = rec + SNAPSHOT_HDR;
+	size_t n;
+	char *rec = snapshot_record(a->name, a->len, a->version, now, a->data,
+				    a->data_len, &n);
 	if (!rec)
 		return fail(ENOMEM, "out of memory");
-	put64(rec, a->version);
-	put64(rec + 8, (uint64_t)now);
-	es_time_format(now, when);
-	size_t n = (size_t)sprintf(b, "{\"stream_id\":");
-	n += es_json_quote(a->name, a->len, b + n);
-	n += (size_t)sprintf(b + n, ",\"version\":%llu,\"created_at\":\"%s\",\"data\":",
-			     (unsigned long long)a->version, when);
-	memcpy(b + n, a->data, a->data_len);
-	n += a->data_len;
-	memcpy(b + n, "}\n", 2);
-	n += 2;
-	err = put_raw(txn, s->dbi[DB_SNAPSHOTS], &st.id, 8, rec, SNAPSHOT_HDR + n, 0);
+	err = put_raw(txn, s->dbi[DB_SNAPSHOTS], &st.id, 8, rec, n, 0);
 	free(rec);
 	return err;
 }
@@ -1478,12 +1799,13 @@ struct checkpoint_arg {
 	uint64_t id;
 };
 
-static int put_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a)
+static int put_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
+			  int64_t updated)
 {
 	char rec[CHECKPOINT_HDR + 255];
 
 	put64(rec, a->position);
-	put64(rec + 8, (uint64_t)now_us());
+	put64(rec + 8, (uint64_t)updated);
 	put64(rec + 16, (uint64_t)a->has_position);
 	memcpy(rec + CHECKPOINT_HDR, a->name, a->len);
 	return put_raw(txn, s->dbi[DB_CHECKPOINTS], &a->id, 8, rec,
@@ -1520,7 +1842,7 @@ static int do_checkpoint_reserve(es_store *s, MDB_txn *txn, void *p)
 		return err;
 	a->has_position = 0;
 	a->position = 0;
-	return put_checkpoint(s, txn, a);
+	return put_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_reserve(es_store *s, const char *name, size_t len, uint64_t *id)
@@ -1550,7 +1872,7 @@ static int do_checkpoint_put(es_store *s, MDB_txn *txn, void *p)
 	if ((err = checkpoint_id(s, txn, a, &created)))
 		return err;
 	a->has_position = 1;
-	return put_checkpoint(s, txn, a);
+	return put_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_put(es_store *s, const char *name, size_t len, uint64_t position)
@@ -1580,7 +1902,7 @@ static int do_checkpoint_delete(es_store *s, MDB_txn *txn, void *p)
 	/* Keep the name's id, so that its inode stays the same. */
 	a->has_position = 0;
 	a->position = 0;
-	return put_checkpoint(s, txn, a);
+	return put_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_delete(es_store *s, const char *name, size_t len)
@@ -1590,4 +1912,696 @@ int es_checkpoint_delete(es_store *s, const char *name, size_t len)
 	if (len == 0 || len > 255)
 		return fail(ENOENT, "no checkpoint of that name");
 	return write_txn(s, do_checkpoint_delete, &a);
+}
+
+/* ---- Administration. ------------------------------------------------- */
+
+static int count_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
+{
+	uint64_t *n = p;
+
+	(void)v;
+	if (get_be64(k->mv_data) >> VIEW_KIND_SHIFT != (n[1]))
+		return STOP;
+	(void)r;
+	n[0]++;
+	return 0;
+}
+
+/* Views of a kind: n[0] counts, n[1] is the kind. */
+static int count_views(es_read *r, int kind, uint64_t *count)
+{
+	uint64_t n[2] = {0, (uint64_t)kind};
+	unsigned char key[8];
+
+	put_be64(key, (uint64_t)kind << VIEW_KIND_SHIFT);
+	int err = walk(r, DB_VIEWS, key, 8, count_step, n);
+	*count = n[0];
+	return err;
+}
+
+static int count_checkpoint(void *arg, const es_checkpoint *cp)
+{
+	(void)cp;
+	++*(uint64_t *)arg;
+	return 0;
+}
+
+static uint64_t entries(es_read *r, int db)
+{
+	MDB_stat st;
+
+	return mdb_stat(r->txn, r->s->dbi[db], &st) == 0 ? st.ms_entries : 0;
+}
+
+int es_stats_get(es_read *r, es_stats *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int64_t created;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	out->streams = entries(r, DB_STREAMS);
+	out->events = entries(r, DB_EVENTS);
+	out->snapshots = entries(r, DB_SNAPSHOTS);
+	if ((err = es_checkpoints_walk(r, 0, count_checkpoint, &out->checkpoints)) ||
+	    (err = count_views(r, ES_CATEGORY, &out->categories)) ||
+	    (err = count_views(r, ES_TYPE, &out->types)) ||
+	    (err = last_event(r->s, r->txn, &out->head, &created)))
+		return err;
+	if (mdb_env_info(r->s->env, &info) != 0 || mdb_env_stat(r->s->env, &st) != 0)
+		return fail(EIO, "cannot read the store's size");
+	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	out->map_bytes = info.me_mapsize;
+	return 0;
+}
+
+/* Whether directory dir is empty, or missing and then made. */
+static int empty_dir(const char *dir, int *made)
+{
+	DIR *d;
+	struct dirent *e;
+	int empty = 1;
+
+	*made = mkdir(dir, 0755) == 0;
+	if (*made)
+		return 0;
+	if (errno != EEXIST)
+		return fail(errno, "cannot create %s: %s", dir, strerror(errno));
+	if (!(d = opendir(dir)))
+		return fail(errno, "cannot read %s: %s", dir, strerror(errno));
+	while (empty && (e = readdir(d)))
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty ? 0 : fail(EEXIST, "%s is not empty", dir);
+}
+
+int es_backup(es_store *s, const char *dir)
+{
+	char path[PATH_MAX];
+	int made, rc, err = empty_dir(dir, &made);
+
+	if (err)
+		return err;
+	/* The copy's read transaction fails with MDB_MAP_RESIZED when a
+	 * writer in another process grew the map: follow it and start over. */
+	for (int tries = 0; tries < 8; tries++) {
+		rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		adopt_map(s);
+	}
+	if (rc == 0)
+		return 0;
+	err = rc == ENOSPC ? fail(ENOSPC, "copying to %s: the disk is full", dir)
+	      : rc > 0 ? fail(rc, "copying to %s: %s", dir, strerror(rc))
+	      : lmdb_fail(rc, "copying the store");
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	unlink(path);
+	if (made)
+		rmdir(dir);
+	return err;
+}
+
+/* ---- Import: putting a copy back. ------------------------------------ */
+
+/* Parses 2026-11-23T10:30:00.123456Z (27 bytes), as es_time_format writes. */
+static int parse_time(const char *t, int64_t *us)
+{
+	struct tm tm = {0};
+	int frac = 0, n = 0;
+
+	if (!t || strlen(t) != 27 ||
+	    sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac, &n) != 7 ||
+	    n != 27)
+		return fail(EINVAL, "created_at %s is not a time as esfs writes it", t ? t : "(none)");
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*us = (int64_t)timegm(&tm) * 1000000 + frac;
+	return 0;
+}
+
+/* Parses line (one JSON object and '\n', n bytes) into *o, and checks that
+ * it is compact, as esfs writes it, so that its members can be walked. */
+static int parse_line(const char *line, size_t n, const char *what, json_t **o)
+{
+	char why[256], *compact = NULL;
+	size_t clen = 0;
+	int err;
+
+	if (n < 3 || line[n - 1] != '\n' || memchr(line, '\n', n - 1))
+		return fail(EINVAL, "%s is one line of JSON ending in a newline", what);
+	if ((err = es_json_check(line, n - 1, 0, why, sizeof why, &compact, &clen, o)))
+		return fail(err, "%s that is not a JSON object: %s", what, why);
+	free(compact);
+	if (clen != n - 1) {
+		json_decref(*o);
+		*o = NULL;
+		return fail(EINVAL, "%s is not compact JSON, as esfs writes it", what);
+	}
+	return 0;
+}
+
+/* The raw text of member key of a compact object line. */
+static int member_text(const char *line, size_t n, const char *key,
+		       const char **text, size_t *len)
+{
+	size_t at = 0, klen = strlen(key);
+	es_json_member m;
+
+	while (es_json_next_member(line, n, &at, &m))
+		if (m.key_len == klen + 2 && memcmp(m.key + 1, key, klen) == 0) {
+			*text = m.value;
+			*len = m.value_len;
+			return 0;
+		}
+	return fail(EINVAL, "no %s", key);
+}
+
+/* A decimal member of a compact object line, min … ES_ID_MAX, from its
+ * text (jansson reads numbers as doubles here). */
+static int member_u64(const char *line, size_t n, const char *key, uint64_t min,
+		      uint64_t *out)
+{
+	const char *text;
+	size_t len;
+	uint64_t v = 0;
+
+	if (member_text(line, n, key, &text, &len) != 0 || len == 0 || len > 17)
+		return fail(EINVAL, "%s is not a number from %llu", key, (unsigned long long)min);
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return fail(EINVAL, "%s is not a number from %llu", key,
+				    (unsigned long long)min);
+		v = v * 10 + (uint64_t)(text[i] - '0');
+	}
+	if (v < min || v > ES_ID_MAX)
+		return fail(EINVAL, "%s is outside %llu … %llu", key, (unsigned long long)min,
+			    (unsigned long long)ES_ID_MAX);
+	*out = v;
+	return 0;
+}
+
+static int member_name(json_t *o, const char *key, const char **name, size_t *len)
+{
+	json_t *v = json_object_get(o, key);
+	char why[256];
+
+	if (!json_is_string(v))
+		return fail(EINVAL, "%s is not a string", key);
+	*name = json_string_value(v);
+	*len = json_string_length(v);
+	if (es_name_check(*name, *len, why, sizeof why))
+		return fail(EINVAL, "%s: %s", key, why);
+	return 0;
+}
+
+/* An envelope line read back: its fields, checked to be exactly the line
+ * esfs writes for them. */
+struct envelope_fields {
+	json_t *o;		/* owns name and type */
+	unsigned char id[16];
+	const char *name, *type;
+	size_t name_len, type_len;
+	uint64_t version, position;
+	int64_t created;
+	char *rec;		/* EVENT_HDR free bytes, then the line: malloc'd */
+	size_t len;
+};
+
+static void envelope_free(struct envelope_fields *f)
+{
+	json_decref(f->o);
+	free(f->rec);
+	memset(f, 0, sizeof *f);
+}
+
+static int read_envelope(const char *line, size_t n, struct envelope_fields *f)
+{
+	struct prepared ev = {0};
+	const char *id;
+	char qstream[2 * 255 + 2];
+	uint64_t schema;
+	size_t qlen;
+	int err;
+
+	memset(f, 0, sizeof *f);
+	if ((err = parse_line(line, n, "an event", &f->o)))
+		return err;
+	id = json_string_value(json_object_get(f->o, "event_id"));
+	if (!id || strlen(id) != 36 || uuid_parse(id, f->id) != 0)
+		return fail(EINVAL, "event_id is not a UUID");
+	if ((err = member_u64(line, n - 1, "global_position", 1, &f->position)) ||
+	    (err = member_u64(line, n - 1, "version", 1, &f->version)) ||
+	    (err = member_u64(line, n - 1, "schema_version", 1, &schema)) ||
+	    (err = member_name(f->o, "stream_id", &f->name, &f->name_len)) ||
+	    (err = member_name(f->o, "event_type", &f->type, &f->type_len)) ||
+	    (err = parse_time(json_string_value(json_object_get(f->o, "created_at")),
+			      &f->created)) ||
+	    (err = member_text(line, n - 1, "data", (const char **)&ev.data, &ev.data_len)) ||
+	    (err = member_text(line, n - 1, "metadata", (const char **)&ev.meta, &ev.meta_len)))
+		return err;
+	if (schema > UINT32_MAX)
+		return fail(EINVAL, "schema_version is out of range");
+	memcpy(ev.id, f->id, 16);
+	ev.type = f->type;
+	ev.type_len = f->type_len;
+	ev.schema_version = (uint32_t)schema;
+	qlen = es_json_quote(f->name, f->name_len, qstream);
+	f->rec = malloc(EVENT_HDR + ENVELOPE_FIXED + qlen + 2 * f->type_len + ev.data_len +
+			ev.meta_len);
+	if (!f->rec)
+		return fail(ENOMEM, "out of memory");
+	f->len = envelope(f->rec + EVENT_HDR, &ev, qstream, qlen, f->version, f->position,
+			  f->created);
+	if (f->len != n || memcmp(f->rec + EVENT_HDR, line, n) != 0)
+		return fail(EINVAL, "event %llu is not exactly as esfs writes it (keys, order, spacing or escapes differ)",
+			    (unsigned long long)f->position);
+	return 0;
+}
+
+static int import_event(es_store *s, MDB_txn *txn, const es_import *it)
+{
+	struct envelope_fields f;
+	uint64_t head, have;
+	int64_t last;
+	es_stream st;
+	char uuid[37];
+	int err = read_envelope(it->json, it->json_len, &f);
+
+	if (!err)
+		err = last_event(s, txn, &head, &last);
+	if (err)
+		goto out;
+	if (f.position != head + 1)
+		err = fail(EINVAL, "event at global position %llu where %llu comes next",
+			   (unsigned long long)f.position, (unsigned long long)head + 1);
+	else if (f.created < last)
+		err = fail(EINVAL, "event %llu: created_at is before the previous event's",
+			   (unsigned long long)f.position);
+	else if (f.len > s->max_event)
+		err = fail(EFBIG, "event %llu is %zu bytes, over the limit of %zu",
+			   (unsigned long long)f.position, f.len, s->max_event);
+	else if (get_u64(txn, s->dbi[DB_EVENT_IDS], f.id, 16, &have) == 0) {
+		uuid_unparse_lower(f.id, uuid);
+		err = fail(EEXIST, "event %llu: event id %s is stored already at position %llu",
+			   (unsigned long long)f.position, uuid, (unsigned long long)have);
+	}
+	if (err)
+		goto out;
+	err = find_stream(s, txn, f.name, f.name_len, &st);
+	if (err == ENOENT && f.version == 1)
+		err = create_stream(s, txn, f.name, f.name_len, f.created, &st);
+	if (!err && f.version != st.version + 1)
+		err = fail(EINVAL, "event %llu is version %llu of stream %s, which is at version %llu",
+			   (unsigned long long)f.position, (unsigned long long)f.version, f.name,
+			   (unsigned long long)st.version);
+	if (!err)
+		err = store_event(s, txn, &st, f.version, f.position, f.created, f.id, f.rec,
+				  f.len, f.type, f.type_len);
+	if (!err)
+		err = put_stream(s, txn, st.id, f.version, st.created_us, f.created, f.name,
+				 f.name_len);
+out:
+	envelope_free(&f);
+	return err;
+}
+
+static int import_snapshot(es_store *s, MDB_txn *txn, const es_import *it)
+{
+	const char *line = it->json, *name, *data;
+	size_t n = it->json_len, name_len, data_len, rec_len = 0;
+	json_t *o = NULL;
+	uint64_t version;
+	int64_t created;
+	es_stream st;
+	char *rec = NULL;
+	int err;
+
+	if ((err = parse_line(line, n, "a snapshot", &o)))
+		return err;
+	if (!(err = member_name(o, "stream_id", &name, &name_len)) &&
+	    !(err = member_u64(line, n - 1, "version", 1, &version)) &&
+	    !(err = parse_time(json_string_value(json_object_get(o, "created_at")), &created)) &&
+	    !(err = member_text(line, n - 1, "data", &data, &data_len)) &&
+	    !(err = find_stream(s, txn, name, name_len, &st))) {
+		if (version > st.version)
+			err = fail(EINVAL, "snapshot of %s at version %llu, past the stream's %llu",
+				   name, (unsigned long long)version, (unsigned long long)st.version);
+		else if (!(rec = snapshot_record(name, name_len, version, created, data,
+						 data_len, &rec_len)))
+			err = fail(ENOMEM, "out of memory");
+		else if (rec_len - SNAPSHOT_HDR != n || memcmp(rec + SNAPSHOT_HDR, line, n) != 0)
+			err = fail(EINVAL, "the snapshot of %s is not exactly as esfs writes it", name);
+		else
+			err = put_raw(txn, s->dbi[DB_SNAPSHOTS], &st.id, 8, rec, rec_len, 0);
+	}
+	free(rec);
+	json_decref(o);
+	return err;
+}
+
+static int import_one(es_store *s, MDB_txn *txn, const es_import *it)
+{
+	char why[256];
+	es_stream st;
+	uint64_t head;
+	int64_t last;
+	int err, created;
+
+	switch (it->kind) {
+	case ES_IMPORT_STREAM:
+		if (es_name_check(it->name, it->name_len, why, sizeof why))
+			return fail(EINVAL, "stream name: %s", why);
+		return create_stream(s, txn, it->name, it->name_len, it->time_us, &st);
+	case ES_IMPORT_EVENT:
+		return import_event(s, txn, it);
+	case ES_IMPORT_SNAPSHOT:
+		return import_snapshot(s, txn, it);
+	case ES_IMPORT_CHECKPOINT: {
+		struct checkpoint_arg a = {it->name, it->name_len, it->position, 1, 0};
+		if (es_name_check(it->name, it->name_len, why, sizeof why))
+			return fail(EINVAL, "checkpoint name: %s", why);
+		if ((err = last_event(s, txn, &head, &last)))
+			return err;
+		if (it->position > head)
+			return fail(EINVAL, "checkpoint %.*s at %llu, past the last position %llu",
+				    (int)it->name_len, it->name,
+				    (unsigned long long)it->position, (unsigned long long)head);
+		if ((err = checkpoint_id(s, txn, &a, &created)))
+			return err;
+		return put_checkpoint(s, txn, &a, it->time_us);
+	}
+	default:
+		return fail(EINVAL, "unknown import kind %d", it->kind);
+	}
+}
+
+struct import_arg {
+	const es_import *items;
+	size_t n;
+};
+
+static int do_import(es_store *s, MDB_txn *txn, void *p)
+{
+	struct import_arg *a = p;
+
+	for (size_t i = 0; i < a->n; i++) {
+		int err = import_one(s, txn, &a->items[i]);
+		if (err) {
+			char why[sizeof why_buf];
+			memcpy(why, why_buf, sizeof why);
+			return fail(err, "item %zu: %s", i + 1, why);
+		}
+	}
+	return 0;
+}
+
+int es_import_batch(es_store *s, const es_import *items, size_t n)
+{
+	struct import_arg a = {items, n};
+
+	return n ? write_txn(s, do_import, &a) : 0;
+}
+
+/* ---- Verify. --------------------------------------------------------- */
+
+struct verify {
+	es_read *r;
+	es_problem_fn problem;
+	void *arg;
+	uint64_t problems;
+};
+
+static void problem(struct verify *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct verify *v, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	v->problems++;
+	v->problem(v->arg, line);
+}
+
+/* Does db map key to the u64 want? */
+static int maps_to(struct verify *v, int db, const void *key, size_t klen, uint64_t want)
+{
+	uint64_t got;
+
+	return get_u64(v->r->txn, v->r->s->dbi[db], key, klen, &got) == 0 && got == want;
+}
+
+static int in_view(struct verify *v, int kind, const char *name, size_t len, uint64_t pos)
+{
+	unsigned char key[1 + 255];
+	uint64_t id;
+
+	view_key(key, kind, name, len);
+	return get_u64(v->r->txn, v->r->s->dbi[DB_VIEW_NAMES], key, 1 + len, &id) == 0 &&
+	       es_view_has(v->r, id, pos) == 0;
+}
+
+/* One event: its record, its envelope, and each index entry for it. */
+static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
+			 es_stream *st, int64_t *last_created, uint64_t *categorized)
+{
+	MDB_txn *txn = v->r->txn;
+	es_event ev;
+	struct envelope_fields f;
+	unsigned char skey[16];
+
+	if (val_->mv_size < EVENT_HDR + 3) {
+		problem(v, "event %llu: a record of %zu bytes", (unsigned long long)pos, val_->mv_size);
+		return;
+	}
+	decode_event(pos, val_, &ev);
+	if (ev.stream_id != st->id) {
+		MDB_val k = val(&ev.stream_id, 8), sv;
+		if (mdb_get(txn, v->r->s->dbi[DB_STREAMS], &k, &sv) != 0) {
+			problem(v, "event %llu: its stream %llu does not exist",
+				(unsigned long long)pos, (unsigned long long)ev.stream_id);
+			st->id = 0;
+			return;
+		}
+		decode_stream(ev.stream_id, &sv, st);
+	}
+	if (read_envelope(ev.json, ev.json_len, &f) != 0) {
+		problem(v, "event %llu: %s", (unsigned long long)pos, es_why());
+		envelope_free(&f);
+		return;
+	}
+	if (f.position != pos || f.version != ev.version || f.created != ev.created_us ||
+	    memcmp(f.id, ev.id, 16) != 0 || f.name_len != st->name_len ||
+	    memcmp(f.name, st->name, st->name_len) != 0)
+		problem(v, "event %llu: its envelope and its record disagree", (unsigned long long)pos);
+	if (ev.version > st->version)
+		problem(v, "event %llu: version %llu, past its stream's %llu", (unsigned long long)pos,
+			(unsigned long long)ev.version, (unsigned long long)st->version);
+	if (ev.created_us < *last_created)
+		problem(v, "event %llu: created before the event before it", (unsigned long long)pos);
+	*last_created = ev.created_us;
+	if (!maps_to(v, DB_EVENT_IDS, ev.id, 16, pos))
+		problem(v, "event %llu: the event id index does not point at it", (unsigned long long)pos);
+	put_be64(skey, ev.stream_id);
+	put_be64(skey + 8, ev.version);
+	if (!maps_to(v, DB_STREAM_EVENTS, skey, 16, pos))
+		problem(v, "event %llu: the stream index does not point at it", (unsigned long long)pos);
+	if (!in_view(v, ES_TYPE, f.type, f.type_len, pos))
+		problem(v, "event %llu: not in the view of its type", (unsigned long long)pos);
+	size_t clen = category_len(st->name, st->name_len);
+	if (clen > 0) {
+		++*categorized;
+		if (!in_view(v, ES_CATEGORY, st->name, clen, pos))
+			problem(v, "event %llu: not in the view of its category", (unsigned long long)pos);
+	}
+	envelope_free(&f);
+}
+
+static void verify_events(struct verify *v, es_progress_fn progress,
+			  uint64_t *events, uint64_t *categorized)
+{
+	MDB_cursor *c;
+	MDB_val k, val_;
+	es_stream st = {0};
+	int64_t last_created = 0;
+	uint64_t next = 1, total = entries(v->r, DB_EVENTS);
+	int rc = mdb_cursor_open(v->r->txn, v->r->s->dbi[DB_EVENTS], &c);
+
+	*events = 0;
+	if (rc) {
+		problem(v, "cannot walk the events: %s", mdb_strerror(rc));
+		return;
+	}
+	for (rc = mdb_cursor_get(c, &k, &val_, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &val_, MDB_NEXT)) {
+		uint64_t pos = get64(k.mv_data);
+		if (pos != next)
+			problem(v, "positions %llu … %llu are missing", (unsigned long long)next,
+				(unsigned long long)pos - 1);
+		next = pos + 1;
+		verify_event(v, pos, &val_, &st, &last_created, categorized);
+		if (++*events % 65536 == 0 && progress)
+			progress(v->arg, *events, total);
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		problem(v, "walking the events: %s", mdb_strerror(rc));
+	if (progress)
+		progress(v->arg, *events, total);
+}
+
+static int verify_stream(void *arg, const es_stream *st)
+{
+	struct verify *v = ((void **)arg)[0];
+	uint64_t *versions = ((void **)arg)[1];
+
+	*versions += st->version;
+	if (!maps_to(v, DB_STREAM_NAMES, st->name, st->name_len, st->id))
+		problem(v, "stream %.*s: the name index does not point at it",
+			(int)st->name_len, st->name);
+	return 0;
+}
+
+static int verify_snapshot(void *arg, const es_snapshot *sn, const es_stream *st)
+{
+	struct verify *v = arg;
+	char why[256], *rec, *compact = NULL;
+	size_t len, clen = 0;
+
+	if (sn->version < 1 || sn->version > st->version)
+		problem(v, "snapshot of %.*s: version %llu outside 1 … %llu", (int)st->name_len,
+			st->name, (unsigned long long)sn->version, (unsigned long long)st->version);
+	rec = snapshot_record(st->name, st->name_len, sn->version, sn->created_us, "", 0, &len);
+	if (!rec)
+		return fail(ENOMEM, "out of memory");
+	/* The line is the record's text up to "data":, then the data and "}\n". */
+	len -= SNAPSHOT_HDR + 2;
+	if (sn->json_len < len + 4 || memcmp(sn->json, rec + SNAPSHOT_HDR, len) != 0 ||
+	    memcmp(sn->json + sn->json_len - 2, "}\n", 2) != 0 ||
+	    es_json_check(sn->json + len, sn->json_len - len - 2, 0, why, sizeof why,
+			  &compact, &clen, NULL) != 0 || clen != sn->json_len - len - 2)
+		problem(v, "snapshot of %.*s: its line is not as esfs writes it", (int)st->name_len,
+			st->name);
+	free(compact);
+	free(rec);
+	return 0;
+}
+
+static int verify_checkpoint(void *arg, const es_checkpoint *cp)
+{
+	struct verify *v = ((void **)arg)[0];
+	uint64_t head = *(uint64_t *)((void **)arg)[1];
+
+	if (cp->position > head)
+		problem(v, "checkpoint %.*s: position %llu, past the last %llu", (int)cp->name_len,
+			cp->name, (unsigned long long)cp->position, (unsigned long long)head);
+	return 0;
+}
+
+static int verify_view(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	uint64_t id = get_be64(k->mv_data);
+	unsigned char key[1 + 255];
+	int kind = (int)(id >> VIEW_KIND_SHIFT);
+
+	(void)r;
+	if ((kind != ES_CATEGORY && kind != ES_TYPE) || val_->mv_size < 1 || val_->mv_size > 255) {
+		problem(v, "view %llu: a bad record", (unsigned long long)id);
+		return 0;
+	}
+	view_key(key, kind, val_->mv_data, val_->mv_size);
+	if (!maps_to(v, DB_VIEW_NAMES, key, 1 + val_->mv_size, id))
+		problem(v, "view %.*s: the name index does not point at it", (int)val_->mv_size,
+			(const char *)val_->mv_data);
+	return 0;
+}
+
+/* Checkpoint records, reserved ones too, against their name index. */
+static int verify_checkpoint_name(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	es_checkpoint cp;
+
+	(void)r;
+	if (val_->mv_size < CHECKPOINT_HDR + 1) {
+		problem(v, "checkpoint %llu: a bad record", (unsigned long long)get64(k->mv_data));
+		return 0;
+	}
+	decode_checkpoint(get64(k->mv_data), val_, &cp);
+	if (!maps_to(v, DB_CHECKPOINT_NAMES, cp.name, cp.name_len, cp.id))
+		problem(v, "checkpoint %.*s: the name index does not point at it", (int)cp.name_len,
+			cp.name);
+	return 0;
+}
+
+/* A name index must have as many entries as what it names. */
+static void same_count(struct verify *v, int names, int db)
+{
+	uint64_t a = entries(v->r, names), b = entries(v->r, db);
+
+	if (a != b)
+		problem(v, "%s has %llu entries for %llu in %s", db_spec[names].name,
+			(unsigned long long)a, (unsigned long long)b, db_spec[db].name);
+}
+
+int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
+	      void *arg, uint64_t *problems)
+{
+	struct verify v = {NULL, problem_fn, arg, 0};
+	uint64_t events = 0, categorized = 0, versions = 0, head, zero = 0, stream_count;
+	int64_t created;
+	int err = es_read_begin(s, &v.r);
+
+	if (err)
+		return err;
+	verify_events(&v, progress, &events, &categorized);
+	/* Each event has its entry in each index (above); equal counts mean
+	 * the indexes hold nothing else. */
+	if (entries(v.r, DB_EVENT_IDS) != events)
+		problem(&v, "the event id index has %llu entries for %llu events",
+			(unsigned long long)entries(v.r, DB_EVENT_IDS), (unsigned long long)events);
+	if (entries(v.r, DB_STREAM_EVENTS) != events)
+		problem(&v, "the stream index has %llu entries for %llu events",
+			(unsigned long long)entries(v.r, DB_STREAM_EVENTS), (unsigned long long)events);
+	if (entries(v.r, DB_VIEW_EVENTS) != events + categorized)
+		problem(&v, "the views have %llu entries for %llu events, %llu of them in a category",
+			(unsigned long long)entries(v.r, DB_VIEW_EVENTS), (unsigned long long)events,
+			(unsigned long long)categorized);
+	/* Versions are distinct per stream and at most its version; that they
+	 * add up to the events means each stream has 1 … its version. */
+	void *sarg[2] = {&v, &versions};
+	if (!err)
+		err = es_streams_walk(v.r, 0, verify_stream, sarg);
+	if (!err && versions != events)
+		problem(&v, "the streams' versions add up to %llu, for %llu events",
+			(unsigned long long)versions, (unsigned long long)events);
+	same_count(&v, DB_STREAM_NAMES, DB_STREAMS);
+	if (!err && !(err = meta_get(s, v.r->txn, "stream_count", &stream_count)) &&
+	    stream_count != entries(v.r, DB_STREAMS))
+		problem(&v, "the stream count says %llu, there are %llu",
+			(unsigned long long)stream_count, (unsigned long long)entries(v.r, DB_STREAMS));
+	if (!err)
+		err = es_snapshots_walk(v.r, 0, verify_snapshot, &v);
+	if (!err)
+		err = last_event(s, v.r->txn, &head, &created);
+	void *carg[2] = {&v, &head};
+	if (!err)
+		err = es_checkpoints_walk(v.r, 0, verify_checkpoint, carg);
+	if (!err)
+		err = walk(v.r, DB_CHECKPOINTS, &zero, 8, verify_checkpoint_name, &v);
+	same_count(&v, DB_CHECKPOINT_NAMES, DB_CHECKPOINTS);
+	if (!err)
+		err = walk(v.r, DB_VIEWS, &zero, 8, verify_view, &v);
+	same_count(&v, DB_VIEW_NAMES, DB_VIEWS);
+	es_read_end(v.r);
+	*problems = v.problems;
+	return err;
 }

@@ -6,7 +6,10 @@
  *   - one global log of every event, numbered by global position from 1 in
  *     commit order, with no gaps;
  *   - at most one snapshot per stream, and named checkpoints (a consumer's
- *     last processed global position).
+ *     last processed global position);
+ *   - two views of the log, kept in the append's own transaction: by
+ *     category (the events of the streams named CATEGORY-…, CATEGORY being
+ *     the part before the first '-') and by event type.
  *
  * Each event is stored once, as the exact bytes of its envelope, one line of
  * JSON ending in '\n', ready to be served:
@@ -245,6 +248,110 @@ int es_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn,
 /* Checkpoints that have a position, in order of id, from id from. */
 int es_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn,
 			void *arg);
+
+/* ---- Views: the events of a category or of an event type. ------------ *
+ * A category is the part of a stream's name before its first '-' (a stream
+ * with no '-', or one starting with '-', is in no category). Each category
+ * and each event type that has events is a view with an id, never reused;
+ * its events are listed by global position. */
+
+enum es_view_kind { ES_CATEGORY = 1, ES_TYPE = 2 };
+
+typedef struct es_view {
+	uint64_t id;
+	int kind;		/* ES_CATEGORY or ES_TYPE */
+	uint64_t last_position;	/* its newest event */
+	int64_t updated_us;	/* that event's time */
+	const char *name;
+	size_t name_len;
+} es_view;
+
+typedef int (*es_view_fn)(void *arg, const es_view *v);
+
+/* A view by kind and name, or by id; ENOENT when it has no events. */
+int es_view_get(es_read *r, int kind, const char *name, size_t len,
+		es_view *out);
+int es_view_get_id(es_read *r, uint64_t id, es_view *out);
+
+/* Whether the event at position is in view id: 0, or ENOENT. */
+int es_view_has(es_read *r, uint64_t id, uint64_t position);
+
+/* Views of one kind in order of id, from id from. */
+int es_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn,
+		  void *arg);
+
+/* Events of view id in order of position, from position from. */
+int es_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn,
+		 void *arg);
+
+/* ---- Administration. ------------------------------------------------ */
+
+/* Counts, for esfsctl stats. */
+typedef struct es_stats {
+	uint64_t streams, events, snapshots, checkpoints;
+	uint64_t categories, types;
+	uint64_t head;			/* last global position */
+	uint64_t used_bytes;		/* pages in use times page size */
+	uint64_t map_bytes;		/* the map's current size */
+} es_stats;
+
+int es_stats_get(es_read *r, es_stats *out);
+
+/* Writes a compacted, consistent copy of the store, taken in one read
+ * view while writers go on, into directory dir, which must not exist or be
+ * empty. The copy is a store that es_open opens. */
+int es_backup(es_store *s, const char *dir);
+
+/* Restoring a copy of a mount (esfsctl restore) puts records back as they
+ * were: the same ids, versions, positions and times. Items are applied in
+ * order, all of a call in one transaction, all or nothing:
+ *
+ *   ES_IMPORT_STREAM      name; time_us is its creation time. A stream
+ *                         with events needs no such item (it is created
+ *                         by its first event, at that event's time).
+ *   ES_IMPORT_EVENT       json: an envelope line as an event file holds it
+ *                         ('\n' included). It must be exactly the line esfs
+ *                         writes for its fields, its global_position the
+ *                         store's head + 1 and its version its stream's
+ *                         version + 1, and its event_id new.
+ *   ES_IMPORT_SNAPSHOT    json: a snapshot line as snapshots/S holds it,
+ *                         exactly as esfs writes it, of an existing stream
+ *                         and version.
+ *   ES_IMPORT_CHECKPOINT  name, position (at most the head), and time_us.
+ *
+ * An item that breaks a rule fails the call with EINVAL (EEXIST for a
+ * stream or event id that exists) and es_why() names the rule. */
+enum es_import_kind {
+	ES_IMPORT_STREAM = 1, ES_IMPORT_EVENT, ES_IMPORT_SNAPSHOT,
+	ES_IMPORT_CHECKPOINT
+};
+
+typedef struct es_import {
+	int kind;
+	const char *name;	/* STREAM, CHECKPOINT */
+	size_t name_len;
+	const char *json;	/* EVENT, SNAPSHOT */
+	size_t json_len;
+	uint64_t position;	/* CHECKPOINT */
+	int64_t time_us;	/* STREAM, CHECKPOINT */
+} es_import;
+
+int es_import_batch(es_store *s, const es_import *items, size_t n);
+
+/* Checks every invariant of the store in one read view: positions
+ * 1 … head without gaps, each event's record matching its envelope, the
+ * envelope canonical JSON, versions of each stream 1 … its version without
+ * gaps, and every index (event ids, stream names and versions, views,
+ * checkpoint names) agreeing with the events, both ways; snapshots of
+ * existing streams and versions, checkpoints at most the head. Each
+ * problem goes to problem() as one line; progress(), which may be NULL,
+ * is told the events checked of the total now and then. Returns 0 when
+ * the check ran (*problems says what it found), or an errno. */
+typedef void (*es_problem_fn)(void *arg, const char *line);
+typedef void (*es_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+int es_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
+	      void *arg, uint64_t *problems);
 
 /* ---- Helpers. ------------------------------------------------------- */
 

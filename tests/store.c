@@ -1712,6 +1712,187 @@ static void test_created_at_order(void)
 	free(dir);
 }
 
+/* ---- Views. ------------------------------------------------------------ */
+
+static int collect_view(void *arg, const es_view *v)
+{
+	char *names = arg;
+
+	strncat(names, v->name, v->name_len);
+	strcat(names, " ");
+	return 0;
+}
+
+/* The names of the views of a kind, space-separated, in id order. */
+static void view_names(es_store *s, int kind, char *names)
+{
+	es_read *r = view(s);
+
+	names[0] = '\0';
+	if (es_views_walk(r, kind, 0, collect_view, names))
+		bail_out("es_views_walk: %s", es_why());
+	es_read_end(r);
+}
+
+/* The positions of a view's events, space-separated. */
+static void view_positions(es_store *s, int kind, const char *name, uint64_t from,
+			   char *out)
+{
+	es_read *r = view(s);
+	es_view v;
+	struct events e = {0};
+
+	out[0] = '\0';
+	if (es_view_get(r, kind, NM(name), &v) == 0 &&
+	    es_view_walk(r, v.id, from, collect_event, &e) == 0)
+		for (size_t i = 0; i < e.n; i++)
+			sprintf(out + strlen(out), "%llu ", (unsigned long long)e.v[i].position);
+	events_free(&e);
+	es_read_end(r);
+}
+
+/* Opens the store under dir with raw LMDB, in a write transaction. */
+static int raw_begin(const char *dir, MDB_env **env, MDB_txn **txn)
+{
+	int rc = mdb_env_create(env);
+
+	if (rc)
+		return rc;
+	mdb_env_set_maxdbs(*env, 32);
+	if (!(rc = mdb_env_open(*env, dir, 0, 0644)))
+		rc = mdb_txn_begin(*env, NULL, 0, txn);
+	if (rc)
+		mdb_env_close(*env);
+	return rc;
+}
+
+/* Commits what raw_begin began (or aborts after rc), and closes. */
+static void raw_end(MDB_env *env, MDB_txn *txn, int rc, const char *dir)
+{
+	if (!rc)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	if (rc)
+		bail_out("changing %s with raw LMDB: %s", dir, mdb_strerror(rc));
+}
+
+/* Makes a store of format 1 of dir: no views, format 1 in meta. */
+static void downgrade_to_format_1(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint64_t one = 1;
+	MDB_val k = {6, "format"}, v = {8, &one};
+	const char *views[] = {"views", "view_names", "view_events"};
+	int rc = raw_begin(dir, &env, &txn);
+
+	if (rc)
+		bail_out("opening %s: %s", dir, mdb_strerror(rc));
+	for (int i = 0; i < 3 && !rc; i++)
+		if (!(rc = mdb_dbi_open(txn, views[i], 0, &dbi)))
+			rc = mdb_drop(txn, dbi, 1);
+	if (!rc && !(rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
+		rc = mdb_put(txn, dbi, &k, &v, 0);
+	raw_end(env, txn, rc, dir);
+}
+
+/* The views of the events test_views appends. */
+static void expect_views(es_store *s, const char *when)
+{
+	char names[1024], got[1024];
+
+	view_names(s, ES_CATEGORY, names);
+	is_str(names, "Order User Ordér ", "%s: categories, in order of first event; none for plain or -dash", when);
+	view_names(s, ES_TYPE, names);
+	is_str(names, "Placed Joined Shipped Odd \"type\"\\ ", "%s: event types, in order of first event", when);
+	view_positions(s, ES_CATEGORY, "Order", 0, got);
+	is_str(got, "1 3 6 8 9 ", "%s: category Order: its events by position", when);
+}
+
+/* Categories (the part of a stream's name before its first '-') and event
+ * types list their events by position, kept in the append's transaction;
+ * a format 1 store gets them built when opened. */
+static void test_views(void)
+{
+	char *dir = tmp_dir();
+	es_store *s = open_store(dir, NULL);
+	char got[1024];
+	es_read *r;
+	es_view v;
+
+	note("views");
+	const char *streams[] = {"Order-1", "Order-2", "User-x-y", "plain", "-dash", "Ordér-3"};
+	for (int i = 0; i < 6; i++)
+		is_int(es_stream_create(s, NM(streams[i])), 0, "create %s", streams[i]);
+	/* Positions: 1 Order-1 Placed, 2 User-x-y Joined, 3 Order-2 Placed,
+	 * 4 plain Placed, 5 -dash Joined, 6 Order-1 Shipped, 7 Ordér-3 Placed,
+	 * 8-9 Order-2 a batch: Shipped, "Odd \"type\"". */
+	is_int(append1(s, "Order-1", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 1");
+	is_int(append1(s, "User-x-y", ES_ANY, "Joined", "{}", NULL, NULL), 0, "append 2");
+	is_int(append1(s, "Order-2", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 3");
+	is_int(append1(s, "plain", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 4");
+	is_int(append1(s, "-dash", ES_ANY, "Joined", "{}", NULL, NULL), 0, "append 5");
+	is_int(append1(s, "Order-1", ES_ANY, "Shipped", "{}", NULL, NULL), 0, "append 6");
+	is_int(append1(s, "Ordér-3", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 7");
+	es_event_in batch[2] = {mk("Shipped", "{}", NULL), mk("Odd \"type\"\\", "{}", NULL)};
+	is_int(es_append(s, NM("Order-2"), ES_ANY, batch, 2, NULL), 0, "append 8-9, a batch");
+	/* A failed append leaves no trace in the views. */
+	fails(append1(s, "Order-1", 0, "Ghost", "{}", NULL, NULL), EEXIST, "a conflicting append");
+
+	expect_views(s, "appended");
+	view_positions(s, ES_CATEGORY, "Order", 4, got);
+	is_str(got, "6 8 9 ", "... walked from position 4");
+	view_positions(s, ES_CATEGORY, "User", 0, got);
+	is_str(got, "2 ", "category User (stream User-x-y: up to the first '-')");
+	view_positions(s, ES_TYPE, "Placed", 0, got);
+	is_str(got, "1 3 4 7 ", "type Placed, across categories and the plain stream");
+	view_positions(s, ES_TYPE, "Odd \"type\"\\", 0, got);
+	is_str(got, "9 ", "a type with a quote and a backslash");
+
+	r = view(s);
+	is_int(es_view_get(r, ES_CATEGORY, NM("Order"), &v), 0, "es_view_get Order");
+	ok(v.kind == ES_CATEGORY && v.last_position == 9 && v.name_len == 5 &&
+	   memcmp(v.name, "Order", 5) == 0, "... its kind, name and newest position");
+	es_event last;
+	is_int(es_event_get(r, 9, &last), 0, "event 9");
+	ok(v.updated_us == last.created_us, "... updated_us is its newest event's time");
+	uint64_t order_id = v.id;
+	is_int(es_view_get_id(r, order_id, &v), 0, "es_view_get_id");
+	ok(v.id == order_id && v.last_position == 9, "... the same view");
+	is_int(es_view_has(r, order_id, 6), 0, "es_view_has: event 6 is in Order");
+	fails(es_view_has(r, order_id, 2), ENOENT, "es_view_has of an event elsewhere");
+	fails(es_view_has(r, order_id, 99), ENOENT, "es_view_has past the head");
+	fails(es_view_get(r, ES_CATEGORY, NM("plain"), &v), ENOENT, "a stream without '-' makes no category");
+	fails(es_view_get(r, ES_CATEGORY, NM("Placed"), &v), ENOENT, "a type is not a category");
+	fails(es_view_get(r, ES_TYPE, NM("Ghost"), &v), ENOENT, "the type of a failed append");
+	fails(es_view_get_id(r, 12345, &v), ENOENT, "an unknown view id");
+	es_read_end(r);
+
+	/* Kept across a reopen, and rebuilt the same from a format 1 store. */
+	es_close(s);
+	downgrade_to_format_1(dir);
+	s = NULL;
+	fails(es_open(dir, &(es_options){.read_only = 1}, &s), EROFS,
+	      "opening a format 1 store read-only");
+	ok(strstr(es_why(), "read-write once") != NULL, "... which says to open it read-write once");
+	s = open_store(dir, NULL);
+	expect_views(s, "rebuilt when a format 1 store is opened read-write");
+	view_positions(s, ES_TYPE, "Odd \"type\"\\", 0, got);
+	is_str(got, "9 ", "... the escaped type too");
+	is_int(append1(s, "Order-9", ES_ANY, "Placed", "{}", NULL, NULL), ENOENT,
+	       "(no stream Order-9)");
+	is_int(es_stream_create(s, NM("Order-9")), 0, "create Order-9");
+	is_int(append1(s, "Order-9", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 10 after the upgrade");
+	view_positions(s, ES_CATEGORY, "Order", 0, got);
+	is_str(got, "1 3 6 8 9 10 ", "the upgraded store indexes new events");
+	es_close(s);
+	rm_store(dir);
+	free(dir);
+}
+
 /* ---- Snapshots. ------------------------------------------------------ */
 
 /* Put, get, replace, delete; version range, missing stream, bad data; the
@@ -1891,6 +2072,253 @@ static void test_checkpoints(void)
 	es_close(s);
 	rm_store(dir);
 	free(dir);
+}
+
+/* ---- Administration: stats, backup, import, verify. ------------------- */
+
+struct problems {
+	int n;
+	char first[512];
+};
+
+static void collect_problem(void *arg, const char *line)
+{
+	struct problems *p = arg;
+
+	if (p->n++ == 0)
+		snprintf(p->first, sizeof p->first, "%s", line);
+}
+
+static uint64_t verify_store(es_store *s, struct problems *p)
+{
+	uint64_t n = 99;
+
+	memset(p, 0, sizeof *p);
+	if (es_verify(s, collect_problem, NULL, p, &n))
+		bail_out("es_verify: %s", es_why());
+	return n;
+}
+
+/* Changes the store under dir with raw LMDB: deletes key (klen bytes, or
+ * a u64 when klen is 0) from db, or puts value there when value is set. */
+static void tamper(const char *dir, const char *db, const void *key, size_t klen,
+		   const char *value)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {klen ? klen : 8, (void *)key}, v = {value ? strlen(value) : 0, (void *)value};
+	int rc = raw_begin(dir, &env, &txn);
+
+	if (rc)
+		bail_out("opening %s: %s", dir, mdb_strerror(rc));
+	if (!(rc = mdb_dbi_open(txn, db, 0, &dbi))) {
+		if (value) {
+			MDB_val old;
+			if (!(rc = mdb_get(txn, dbi, &k, &old))) {
+				/* Keep the record's header, replace the rest. */
+				char *b = malloc(40 + v.mv_size);
+				memcpy(b, old.mv_data, 40);
+				memcpy(b + 40, value, v.mv_size);
+				v = (MDB_val){40 + v.mv_size, b};
+				rc = mdb_put(txn, dbi, &k, &v, 0);
+				free(b);
+			}
+		} else {
+			rc = mdb_del(txn, dbi, &k, NULL);
+		}
+	}
+	raw_end(env, txn, rc, dir);
+}
+
+struct lines {
+	char **v;
+	size_t *len;
+	size_t n;
+};
+
+static int collect_line(void *arg, const es_event *ev)
+{
+	struct lines *l = arg;
+
+	l->v = realloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->len = realloc(l->len, (l->n + 1) * sizeof *l->len);
+	if (!l->v || !l->len)
+		bail_out("out of memory");
+	l->v[l->n] = strndup(ev->json, ev->json_len);
+	l->len[l->n++] = ev->json_len;
+	return 0;
+}
+
+static void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->len);
+}
+
+static es_import ev_item(const char *json, size_t len)
+{
+	return (es_import){.kind = ES_IMPORT_EVENT, .json = json, .json_len = len};
+}
+
+static void test_admin(void)
+{
+	char *dir = tmp_dir(), *dir2 = tmp_dir(), *dir3 = tmp_dir(), path[PATH_MAX];
+	es_store *s = open_store(dir, NULL), *t;
+	struct problems p;
+	struct lines l = {0};
+	es_stats st;
+	es_read *r;
+
+	note("stats, backup, import, verify");
+	is_int(es_stream_create(s, NM("Order-1")), 0, "create Order-1");
+	is_int(es_stream_create(s, NM("Order-2")), 0, "create Order-2");
+	is_int(es_stream_create(s, NM("Empty")), 0, "create Empty");
+	fill(s, "Order-1", 3);
+	is_int(append1(s, "Order-2", ES_ANY, "Odd \"t\"", "{\"n\":1.0,\"s\":\"\\u00e9\"}", NULL, NULL), 0,
+	       "append an event with a number and an escape jansson would rewrite");
+	fill(s, "Order-1", 1);
+	is_int(es_snapshot_put(s, NM("Order-1"), 2, NM("{\"total\": 2}")), 0, "snapshot");
+	is_int(es_checkpoint_put(s, NM("c1"), 3), 0, "checkpoint c1");
+	uint64_t rid;
+	is_int(es_checkpoint_reserve(s, NM("reserved"), &rid), 0, "a reserved checkpoint");
+
+	r = view(s);
+	is_int(es_stats_get(r, &st), 0, "es_stats_get");
+	ok(st.streams == 3 && st.events == 5 && st.head == 5 && st.snapshots == 1 &&
+	   st.checkpoints == 1 && st.categories == 1 && st.types == 2,
+	   "stats: 3 streams, 5 events, head 5, 1 snapshot, 1 checkpoint, 1 category, 2 types");
+	ok(st.used_bytes > 0 && st.used_bytes <= st.map_bytes, "stats: used bytes within the map");
+	is_int(es_log_walk(r, 0, collect_line, &l), 0, "read the log");
+	es_read_end(r);
+	is_int(verify_store(s, &p), 0, "verify: a store made by esfs has no problems");
+
+	/* Backup: a store that opens, with the same events. */
+	snprintf(path, sizeof path, "%s/copy", dir2);
+	is_int(es_backup(s, path), 0, "es_backup to a new directory");
+	fails(es_backup(s, path), EEXIST, "es_backup to a directory that is not empty");
+	t = open_store(path, NULL);
+	r = view(t);
+	es_event e5;
+	is_int(es_event_get(r, 5, &e5), 0, "the backup has event 5");
+	ok(e5.json_len == l.len[4] && memcmp(e5.json, l.v[4], e5.json_len) == 0, "... the same bytes");
+	es_read_end(r);
+	is_int(verify_store(t, &p), 0, "verify: the backup has no problems");
+	es_close(t);
+	snprintf(path, sizeof path, "%s/copy/data.mdb", dir2);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/copy", dir2);
+	rmdir(path);
+
+	/* Import: the same records, into a new store. */
+	t = open_store(dir3, NULL);
+	es_snapshot sn;
+	uint64_t order1 = id_of(s, "Order-1");
+	r = view(s);
+	is_int(es_snapshot_get(r, order1, &sn), 0, "read the snapshot");
+	char *snap = strndup(sn.json, sn.json_len);
+	size_t snap_len = sn.json_len;
+	es_read_end(r);
+	es_import bad = ev_item(l.v[1], l.len[1]);
+	fails(es_import_batch(t, &bad, 1), EINVAL, "importing event 2 first (a gap)");
+	char *spaced;
+	if (asprintf(&spaced, "%.*s }\n", (int)l.len[0] - 2, l.v[0]) < 0)
+		bail_out("out of memory");
+	bad = ev_item(spaced, strlen(spaced));
+	fails(es_import_batch(t, &bad, 1), EINVAL, "importing an event with a space added");
+	free(spaced);
+	char *other = strdup(l.v[0]);
+	other[strlen(other) - 5] = other[strlen(other) - 5] == '1' ? '2' : '1';	/* a digit of the time */
+	bad = ev_item(other, l.len[0]);
+	is_int(es_import_batch(t, &bad, 1), 0, "an event with another time is itself canonical");
+	es_close(t);
+	rm_store(dir3);
+	t = open_store(dir3, NULL);
+	free(other);
+	es_import items[] = {
+		{.kind = ES_IMPORT_STREAM, .name = "Empty", .name_len = 5, .time_us = 1000000},
+		ev_item(l.v[0], l.len[0]), ev_item(l.v[1], l.len[1]), ev_item(l.v[2], l.len[2]),
+		ev_item(l.v[3], l.len[3]), ev_item(l.v[4], l.len[4]),
+		{.kind = ES_IMPORT_SNAPSHOT, .json = snap, .json_len = snap_len},
+		{.kind = ES_IMPORT_CHECKPOINT, .name = "c1", .name_len = 2, .position = 3,
+		 .time_us = 2000000},
+	};
+	es_import past = {.kind = ES_IMPORT_CHECKPOINT, .name = "c2", .name_len = 2,
+			  .position = 6};
+	es_import all[9];
+	memcpy(all, items, sizeof items);
+	all[8] = past;
+	fails(es_import_batch(t, all, 9), EINVAL, "a batch whose last item is a checkpoint past the head");
+	ok(strstr(es_why(), "item 9") != NULL, "... es_why() names item 9: %s", es_why());
+	r = view(t);
+	uint64_t h;
+	int64_t hc;
+	is_int(es_head(r, &h, &hc), 0, "es_head");
+	is_int(h, 0, "... nothing of that batch was stored");
+	es_read_end(r);
+	is_int(es_import_batch(t, items, 4), 0, "import a stream and 3 events");
+	is_int(es_import_batch(t, items + 4, 4), 0, "import 2 events, a snapshot, a checkpoint");
+	fails(es_import_batch(t, items + 1, 1), EINVAL, "importing event 1 again");
+	uint64_t order1_t = id_of(t, "Order-1");
+	r = view(t);
+	struct lines m = {0};
+	is_int(es_log_walk(r, 0, collect_line, &m), 0, "read the imported log");
+	int same = m.n == l.n;
+	for (size_t i = 0; same && i < l.n; i++)
+		same = m.len[i] == l.len[i] && memcmp(m.v[i], l.v[i], l.len[i]) == 0;
+	ok(same, "the imported events are byte for byte the same");
+	es_stream es1;
+	is_int(es_stream_get(r, NM("Empty"), &es1), 0, "the empty stream exists");
+	ok(es1.version == 0 && es1.created_us == 1000000, "... version 0, created at the given time");
+	is_int(es_snapshot_get(r, order1_t, &sn), 0, "the snapshot");
+	ok(sn.json_len == snap_len && memcmp(sn.json, snap, snap_len) == 0, "... the same line");
+	es_checkpoint cp;
+	is_int(es_checkpoint_get(r, NM("c1"), &cp), 0, "the checkpoint");
+	ok(cp.position == 3 && cp.updated_us == 2000000, "... at 3, updated at the given time");
+	es_view v;
+	is_int(es_view_get(r, ES_TYPE, NM("Odd \"t\""), &v), 0, "the views were filled");
+	es_read_end(r);
+	is_int(verify_store(t, &p), 0, "verify: the imported store has no problems");
+	lines_free(&m);
+	es_close(t);
+
+	/* Verify finds damage. */
+	es_close(s);
+	uint64_t pos3 = 3;
+	es_event ev3;
+	s = open_store(dir, NULL);
+	r = view(s);
+	is_int(es_event_get(r, 3, &ev3), 0, "event 3");
+	unsigned char id3[16];
+	memcpy(id3, ev3.id, 16);
+	es_read_end(r);
+	es_close(s);
+	tamper(dir, "event_ids", id3, 16, NULL);
+	s = open_store(dir, NULL);
+	ok(verify_store(s, &p) >= 1 && strstr(p.first, "event 3") != NULL,
+	   "verify: a missing event id entry is found: %s", p.first);
+	es_close(s);
+	tamper(dir, "events", &pos3, 0, "{\"not\":\"the envelope\"}\n");
+	s = open_store(dir, NULL);
+	ok(verify_store(s, &p) >= 2 && strstr(p.first, "event 3") != NULL,
+	   "verify: a changed envelope is found: %s", p.first);
+	es_close(s);
+	tamper(dir, "events", &pos3, 0, NULL);
+	s = open_store(dir, NULL);
+	ok(verify_store(s, &p) >= 1 && strstr(p.first, "3") != NULL,
+	   "verify: a gap in positions is found: %s", p.first);
+	es_close(s);
+
+	free(snap);
+	lines_free(&l);
+	rm_store(dir);
+	rm_store(dir3);
+	rmdir(dir2);
+	free(dir);
+	free(dir2);
+	free(dir3);
 }
 
 /* ---- Threads. -------------------------------------------------------- */
@@ -2242,8 +2670,10 @@ int main(int argc, char *argv[])
 	test_walks();
 	test_many_streams();
 	test_created_at_order();
+	test_views();
 	test_snapshots();
 	test_checkpoints();
+	test_admin();
 	test_threads();
 	test_map_growth(argv[0]);
 	return done_testing();
