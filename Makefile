@@ -1,6 +1,6 @@
 # Makefile — builds esfs, runs its tests, installs it. See README.md.
 #
-#   make            build bin/esfs
+#   make            build bin/esfs and bin/esfsctl
 #   make check      build and run every test through prove
 #   make check-asan the same under AddressSanitizer and UBSan
 #   make check-valgrind  the store's tests under valgrind
@@ -31,11 +31,13 @@ LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 # Objects go to $(O), so that a sanitizer build lives beside the normal one.
 O ?= build
 ESFS_BIN ?= bin/esfs
+CTL_BIN ?= bin/esfsctl
 STORE_OBJ = $(O)/store/store.o $(O)/store/json.o
-FS_OBJ = $(O)/fs/main.o $(O)/fs/ops.o $(O)/fs/message.o $(O)/fs/log.o
+FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
+CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 TEST_BIN = $(O)/tests/store.t
 
-all: $(ESFS_BIN)
+all: $(ESFS_BIN) $(CTL_BIN)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -48,21 +50,28 @@ $(ESFS_BIN): $(FS_OBJ) $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(STORE_OBJ): store/store.h store/json.h
 $(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
+$(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
+$(CTL_OBJ): override CFLAGS += -Istore
 
 $(O)/tests/%.t: tests/%.c tests/tap.h $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
 
-check: $(ESFS_BIN) $(TEST_BIN)
-	ESFS=$(abspath $(ESFS_BIN)) prove -f tests/*.t $(TEST_BIN)
+check: $(ESFS_BIN) $(CTL_BIN) $(TEST_BIN)
+	ESFS=$(abspath $(ESFS_BIN)) ESFSCTL=$(abspath $(CTL_BIN)) \
+		prove -f tests/*.t $(TEST_BIN)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer: any
 # report aborts the daemon or the test, and fails the run.
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan:
-	$(MAKE) O=build/asan ESFS_BIN=build/asan/esfs \
+	$(MAKE) O=build/asan ESFS_BIN=build/asan/esfs CTL_BIN=build/asan/esfsctl \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer $(SANITIZE)" \
 		LDFLAGS="$(SANITIZE)" check
 
@@ -106,16 +115,18 @@ $(BENCH_BIN): tools/bench.c store/store.h $(O)/libstore.a
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEPS)
 
-install: $(ESFS_BIN)
+install: $(ESFS_BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
-	install -m 644 man/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfs.1
+	install -m 755 $(CTL_BIN) $(DESTDIR)$(BINDIR)/esfsctl
+	install -m 644 man/esfs.1 man/esfsctl.1 $(DESTDIR)$(MANDIR)/man1/
 
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/esfs $(DESTDIR)$(MANDIR)/man1/esfs.1
+	rm -f $(DESTDIR)$(BINDIR)/esfs $(DESTDIR)$(BINDIR)/esfsctl \
+		$(DESTDIR)$(MANDIR)/man1/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfsctl.1
 
 clean:
 	rm -rf bin build

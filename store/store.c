@@ -261,6 +261,24 @@ size_t es_time_format(int64_t us, char *buf)
 	return n + (size_t)snprintf(buf + n, 9, ".%06ldZ", frac);
 }
 
+int es_time_parse(const char *text, int64_t *us)
+{
+	struct tm tm = {0};
+	int frac = 0, n = 0;
+	char back[32];
+
+	if (!text || strlen(text) != 27 ||
+	    sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac, &n) != 7 ||
+	    n != 27)
+		return fail(EINVAL, "%s is not a time as esfs writes it", text ? text : "(none)");
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*us = (int64_t)timegm(&tm) * 1000000 + frac;
+	es_time_format(*us, back);
+	return strcmp(back, text) ? fail(EINVAL, "%s is not a time as esfs writes it", text) : 0;
+}
+
 /* ---- Transactions. --------------------------------------------------- */
 
 static void locate_map(es_store *s);
@@ -678,7 +696,7 @@ void es_close(es_store *s)
 
 int es_read_begin(es_store *s, es_read **out)
 {
-	es_read *r = malloc(sizeof *r);
+	es_read *r = calloc(1, sizeof *r);
 	int err;
 
 	if (!r)
@@ -2026,23 +2044,6 @@ int es_backup(es_store *s, const char *dir)
 
 /* ---- Import: putting a copy back. ------------------------------------ */
 
-/* Parses 2026-11-23T10:30:00.123456Z (27 bytes), as es_time_format writes. */
-static int parse_time(const char *t, int64_t *us)
-{
-	struct tm tm = {0};
-	int frac = 0, n = 0;
-
-	if (!t || strlen(t) != 27 ||
-	    sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon,
-		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac, &n) != 7 ||
-	    n != 27)
-		return fail(EINVAL, "created_at %s is not a time as esfs writes it", t ? t : "(none)");
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*us = (int64_t)timegm(&tm) * 1000000 + frac;
-	return 0;
-}
-
 /* Parses line (one JSON object and '\n', n bytes) into *o, and checks that
  * it is compact, as esfs writes it, so that its members can be walked. */
 static int parse_line(const char *line, size_t n, const char *what, json_t **o)
@@ -2158,7 +2159,7 @@ static int read_envelope(const char *line, size_t n, struct envelope_fields *f)
 	    (err = member_u64(line, n - 1, "schema_version", 1, &schema)) ||
 	    (err = member_name(f->o, "stream_id", &f->name, &f->name_len)) ||
 	    (err = member_name(f->o, "event_type", &f->type, &f->type_len)) ||
-	    (err = parse_time(json_string_value(json_object_get(f->o, "created_at")),
+	    (err = es_time_parse(json_string_value(json_object_get(f->o, "created_at")),
 			      &f->created)) ||
 	    (err = member_text(line, n - 1, "data", (const char **)&ev.data, &ev.data_len)) ||
 	    (err = member_text(line, n - 1, "metadata", (const char **)&ev.meta, &ev.meta_len)))
@@ -2244,7 +2245,7 @@ static int import_snapshot(es_store *s, MDB_txn *txn, const es_import *it)
 		return err;
 	if (!(err = member_name(o, "stream_id", &name, &name_len)) &&
 	    !(err = member_u64(line, n - 1, "version", 1, &version)) &&
-	    !(err = parse_time(json_string_value(json_object_get(o, "created_at")), &created)) &&
+	    !(err = es_time_parse(json_string_value(json_object_get(o, "created_at")), &created)) &&
 	    !(err = member_text(line, n - 1, "data", &data, &data_len)) &&
 	    !(err = find_stream(s, txn, name, name_len, &st))) {
 		if (version > st.version)

@@ -359,4 +359,8 @@ int es_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
  * buf (at least 28 bytes); returns the length, 27. */
 size_t es_time_format(int64_t us, char *buf);
 
+/* Parses a time as es_time_format writes it (exactly that text) into
+ * microseconds since the epoch: 0, or EINVAL. */
+int es_time_parse(const char *text, int64_t *us);
+
 #endif
