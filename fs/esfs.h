@@ -16,6 +16,8 @@ struct esfs {
 	uid_t uid;		/* owner of every file: the mounting user */
 	gid_t gid;
 	size_t max_message;	/* largest message written to new or a snapshot */
+	int lock_fd;		/* STORE_DIR/esfs.lock, held by a read-write
+				 * mount; -1 on a read-only one */
 };
 
 extern const struct fuse_lowlevel_ops esfs_ops;
@@ -25,7 +27,8 @@ extern const struct fuse_lowlevel_ops esfs_ops;
  * (ES_ID_MAX). An event has one inode, in streams/S/ and in all/ alike. */
 enum {
 	INO_ROOT = 1, INO_STREAMS, INO_ALL, INO_SNAPSHOTS, INO_CHECKPOINTS,
-	INO_FEED, INO_LAST = INO_FEED
+	INO_FEED, INO_SUBSCRIPTIONS, INO_CATEGORIES, INO_TYPES,
+	INO_LAST = INO_TYPES
 };
 
 enum node_kind {
@@ -36,6 +39,9 @@ enum node_kind {
 	K_SNAPSHOT = 4,		/* id: stream id; snapshots/S */
 	K_CHECKPOINT = 5,	/* id: checkpoint id; checkpoints/NAME */
 	K_FEED = 6,		/* id: a global position N; feed/N */
+	K_SUB = 7,		/* id: checkpoint id; subscriptions/NAME */
+	K_CATEGORY = 8,		/* id: view id; categories/C/ */
+	K_TYPE = 9,		/* id: view id; types/T/ */
 };
 
 static inline fuse_ino_t ino_make(enum node_kind k, uint64_t id)
@@ -52,6 +58,26 @@ static inline uint64_t ino_id(fuse_ino_t ino)
 {
 	return ino & ES_ID_MAX;
 }
+
+/* Live subscriptions (subscribe.c): subscriptions/NAME. A struct sub is
+ * one open file, reading the events after a position; a read at the head
+ * is parked until events commit, and sub_wake serves it. */
+struct sub;
+
+struct sub *sub_new(uint64_t position);	/* NULL when out of memory */
+void sub_release(struct sub *s);
+void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
+	      off_t off, int nonblock);
+void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
+	      struct fuse_pollhandle *ph);
+/* After an append: tells read-only mounts of the store, and serves the
+ * parked reads and polls that now have data. */
+void sub_appended(struct esfs *fs);
+/* On a read-only mount another process appends: sub_watch starts a thread
+ * that wakes the subscribers on its commits. 0, or -1 after printing why. */
+int sub_watch(struct esfs *fs);
+/* At unmount: stops the thread, answers what is parked, frees it all. */
+void sub_stop(void);
 
 /* Logging: to stderr in the foreground, to syslog otherwise. libfuse's
  * own messages go the same way. */

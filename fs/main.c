@@ -170,7 +170,8 @@ static void started(int tell)
 
 /* One daemon writes a store: a read-write esfs holds an exclusive lock on
  * STORE_DIR/esfs.lock, holding its pid, while it runs; read-only ones may
- * run beside it. Returns the locked descriptor, or -1 after saying why. */
+ * run beside it (and watch the file: see subscribe.c). Returns the locked
+ * descriptor, or -1 after saying why. */
 static int lock_store(const char *dir)
 {
 	char path[PATH_MAX + 16], pid[32] = "";
@@ -263,9 +264,14 @@ int main(int argc, char *argv[])
 		goto out_store;
 
 	fs.store_dir = store_dir;
+	fs.lock_fd = lock;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.max_message = MESSAGE_EVENTS * (o.max_event ? o.max_event : ES_MAX_EVENT_DEFAULT);
+	/* Another daemon appends to a store mounted read-only: subscribers
+	 * wake on its commits. */
+	if (o.read_only && sub_watch(&fs) != 0)
+		goto out_store;
 
 	se = fuse_session_new(&args, &esfs_ops, sizeof esfs_ops, &fs);
 	if (!se)
@@ -303,12 +309,14 @@ int main(int argc, char *argv[])
 	ret = ret < 0 ? 1 : 0;
 	log_line(LOG_INFO, "unmounting %s", cmd.mountpoint);
 out_unmount:
+	sub_stop();	/* no op runs now; the kernel may still take answers */
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
 out_store:
+	sub_stop();
 	es_close(fs.store);
 	if (lock >= 0)
 		close(lock);

@@ -1,11 +1,15 @@
 /* ops.c — the filesystem: libfuse low-level operations mapping the tree of
  * INTERFACE.md onto the store.
  *
- *   /                    streams/ all/ snapshots/ checkpoints/
+ *   /                    streams/ all/ snapshots/ checkpoints/ feed/
+ *                        subscriptions/ categories/ types/
  *   streams/S/           00000000000000000001 … and new
  *   all/                 00000000000000000001 …
  *   snapshots/S          checkpoints/NAME
  *   feed/N               every event after position N, in one file
+ *   subscriptions/NAME   the events after checkpoint NAME, live (subscribe.c)
+ *   categories/C/        the events of the streams C-…, by position, the
+ *   types/T/             events of type T: the same inodes as in all/
  *
  * Nothing is cached here: every request reads the store in a read view,
  * and the kernel caches what never changes (event files: long entry and
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +48,9 @@ static const struct {
 	{"snapshots", INO_SNAPSHOTS},
 	{"checkpoints", INO_CHECKPOINTS},
 	{"feed", INO_FEED},
+	{"subscriptions", INO_SUBSCRIPTIONS},
+	{"categories", INO_CATEGORIES},
+	{"types", INO_TYPES},
 };
 #define NTOP (sizeof top / sizeof top[0])
 
@@ -110,6 +118,14 @@ static void snapshot_attr(const struct esfs *fs, const es_snapshot *sn, struct s
 		 (off_t)sn->json_len, sn->created_us);
 }
 
+/* categories/C/ and types/T/: mtime is the time of the view's newest
+ * event. */
+static void view_attr(const struct esfs *fs, const es_view *v, struct stat *st)
+{
+	set_attr(fs, st, ino_make(v->kind == ES_CATEGORY ? K_CATEGORY : K_TYPE, v->id),
+		 S_IFDIR | 0555, 2, 0, v->updated_us);
+}
+
 /* "42\n" */
 static size_t position_text(uint64_t pos, char *buf)
 {
@@ -136,6 +152,7 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 	es_event ev;
 	es_snapshot sn;
 	es_checkpoint cp;
+	es_view v;
 	int err;
 
 	*entry_timeout = FOREVER;
@@ -150,8 +167,11 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2 + NTOP, 0, at);
 		else if (id == INO_STREAMS)
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2 + n, (off_t)n, at);
-		else if (id == INO_ALL || id == INO_FEED)
+		else if (id == INO_ALL || id == INO_FEED || id == INO_SUBSCRIPTIONS)
 			set_attr(fs, st, ino, S_IFDIR | 0555, 2, id == INO_ALL ? (off_t)head : 0, at);
+		else if (id == INO_CATEGORIES || id == INO_TYPES)
+			/* nlink 1: the number of subdirectories is not kept */
+			set_attr(fs, st, ino, S_IFDIR | 0555, 1, 0, at);
 		else
 			set_attr(fs, st, ino, S_IFDIR | 0755, 2, 0, at);
 		return 0;
@@ -196,6 +216,20 @@ static int node_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		if ((err = es_head(rd, &head, &at)))
 			return err;
 		set_attr(fs, st, ino, S_IFREG | 0444, 1, 0, at);
+		return 0;
+	case K_SUB:
+		/* Like feed/N; the checkpoint's id may have no position. */
+		if ((err = es_checkpoint_get_id(rd, id, &cp)) || (err = es_head(rd, &head, &at)))
+			return err;
+		set_attr(fs, st, ino, S_IFREG | 0444, 1, 0, at);
+		return 0;
+	case K_CATEGORY:
+	case K_TYPE:
+		if ((err = es_view_get_id(rd, id, &v)))
+			return err;
+		if (v.kind != (ino_kind(ino) == K_CATEGORY ? ES_CATEGORY : ES_TYPE))
+			return ENOENT;
+		view_attr(fs, &v, st);
 		return 0;
 	}
 	return ENOENT;
@@ -282,6 +316,7 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 	es_event ev;
 	es_snapshot sn;
 	es_checkpoint cp;
+	es_view v;
 	int err;
 
 	switch (ino_kind(parent) == K_FIXED ? parent : 0) {
@@ -319,6 +354,28 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 		if (parse_position(name, &n))
 			return ENOENT;
 		return node_attr(fs, rd, ino_make(K_FEED, n), st, et, at);
+	case INO_SUBSCRIPTIONS:
+		if ((err = es_checkpoint_get(rd, name, len, &cp)))
+			return err;
+		return node_attr(fs, rd, ino_make(K_SUB, cp.id), st, et, at);
+	case INO_CATEGORIES:
+	case INO_TYPES:
+		if ((err = es_view_get(rd, parent == INO_CATEGORIES ? ES_CATEGORY : ES_TYPE,
+				       name, len, &v)))
+			return err;
+		view_attr(fs, &v, st);
+		*et = FOREVER;	/* a view's name keeps its id */
+		*at = 0;
+		return 0;
+	}
+	if (ino_kind(parent) == K_CATEGORY || ino_kind(parent) == K_TYPE) {
+		/* The event's own inode, as in all/. */
+		if (parse_event_name(name, &n) || es_view_has(rd, ino_id(parent), n) ||
+		    es_event_get(rd, n, &ev))
+			return ENOENT;
+		event_attr(fs, &ev, st);
+		*et = *at = FOREVER;
+		return 0;
 	}
 	if (ino_kind(parent) != K_STREAM)
 		return ENOTDIR;
@@ -332,6 +389,25 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 	return 0;
 }
 
+/* subscriptions/NAME is found for any checkpoint name: a name that has no
+ * checkpoint yet is given an id (es_checkpoint_reserve), which is not a
+ * checkpoint for readers of checkpoints/. A read-only mount cannot. */
+static void lookup_subscription(fuse_req_t req, const char *name)
+{
+	struct esfs *fs = fs_of(req);
+	uint64_t id;
+	int err = es_checkpoint_reserve(fs->store, name, strlen(name), &id);
+
+	if (err == EROFS)
+		refuse(req, ENOENT, "subscriptions/%s: no checkpoint of that name, and a "
+		       "read-only mount cannot make one; write checkpoints/%s through the "
+		       "read-write mount first", name, name);
+	else if (err)
+		refuse(req, err, "subscriptions/%s: %s", name, es_why());
+	else
+		reply_node(req, ino_make(K_SUB, id));
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct esfs *fs = fs_of(req);
@@ -343,6 +419,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!err) {
 		err = lookup_in(fs, rd, parent, name, &st, &et, &at);
 		es_read_end(rd);
+	}
+	if (err == ENOENT && parent == INO_SUBSCRIPTIONS) {
+		lookup_subscription(req, name);
+		return;
 	}
 	/* A failed lookup is never cached by the kernel: an event that
 	 * does not exist yet may exist after the next append. */
@@ -449,6 +529,15 @@ static int list_snapshot(void *arg, const es_snapshot *sn, const es_stream *s)
 	return list_named(l, s->name, s->name_len, &st, 0, 0, sn->stream_id);
 }
 
+static int list_view(void *arg, const es_view *v)
+{
+	struct listing *l = arg;
+	struct stat st;
+
+	view_attr(l->fs, v, &st);
+	return list_named(l, v->name, v->name_len, &st, FOREVER, 0, v->id);
+}
+
 static int list_checkpoint(void *arg, const es_checkpoint *cp)
 {
 	struct listing *l = arg;
@@ -473,7 +562,9 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 		return 0;
 	if (off < 2) {
 		struct stat up;
-		fuse_ino_t parent = ino_kind(ino) == K_STREAM ? INO_STREAMS : INO_ROOT;
+		fuse_ino_t parent = ino_kind(ino) == K_STREAM ? INO_STREAMS
+				  : ino_kind(ino) == K_CATEGORY ? INO_CATEGORIES
+				  : ino_kind(ino) == K_TYPE ? INO_TYPES : INO_ROOT;
 		if ((err = node_attr(l->fs, rd, parent, &up, &et, &at)))
 			return err;
 		if (list_add(l, "..", &up, 0, 0, 2))
@@ -495,6 +586,8 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 	/* Everything else: id n at offset n + 2. */
 	l->base = 2;
 	uint64_t from = off < 2 ? 1 : (uint64_t)off - 1;
+	if (ino_kind(ino) == K_CATEGORY || ino_kind(ino) == K_TYPE)
+		return es_view_walk(rd, ino_id(ino), from, list_event, l);
 	switch (ino) {
 	case INO_ROOT:
 		for (uint64_t i = from; i <= NTOP; i++) {
@@ -513,7 +606,12 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 	case INO_CHECKPOINTS:
 		return es_checkpoints_walk(rd, from, list_checkpoint, l);
 	case INO_FEED:
-		return 0;	/* feed/N is found, never listed: see op_read */
+	case INO_SUBSCRIPTIONS:
+		return 0;	/* found by name, never listed: cp -a copies them empty */
+	case INO_CATEGORIES:
+		return es_views_walk(rd, ES_CATEGORY, from, list_view, l);
+	case INO_TYPES:
+		return es_views_walk(rd, ES_TYPE, from, list_view, l);
 	}
 	return ENOTDIR;
 }
@@ -559,7 +657,8 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* ---- Open files. ----------------------------------------------------- *
  * Event files and new opened read-only need no handle. Writers of new,
  * snapshots and checkpoints get one; so do readers of snapshots and
- * checkpoints, which read the bytes as they were at open. */
+ * checkpoints, which read the bytes as they were at open. An open
+ * subscription's fh is a struct sub (subscribe.c), not a handle. */
 
 enum handle_kind { H_NEW, H_SNAPSHOT, H_CHECKPOINT, H_FEED };
 
@@ -695,6 +794,19 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		else if (cp.has_position && (fi->flags & O_ACCMODE) != O_WRONLY)
 			err = handle_put(h, text, position_text(cp.position, text));
 		break;
+	case K_SUB:
+		if (wants_write(fi) || (fi->flags & O_TRUNC)) {
+			*what = "subscriptions are read-only; a consumer acknowledges "
+				"by writing checkpoints/NAME";
+			return EACCES;
+		}
+		if ((err = es_checkpoint_get_id(rd, id, &cp)))
+			return err;
+		struct sub *sub = sub_new(cp.has_position ? cp.position : 0);
+		if (!sub)
+			return ENOMEM;
+		fi->fh = (uintptr_t)sub;	/* opened as reply_open says */
+		return 0;
 	case K_FEED:
 		if (wants_write(fi) || (fi->flags & O_TRUNC)) {
 			*what = "feed files are read-only";
@@ -719,21 +831,35 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 	return 0;
 }
 
+/* Releases what open_node made for fi. */
+static void close_node(fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino_kind(ino) == K_SUB)
+		sub_release((struct sub *)(uintptr_t)fi->fh);
+	else
+		handle_free(handle_of(fi));
+}
+
 /* Replies to an open. Writers of new get two flags libfuse 3.14 has no
  * field for, so their reply is built from the kernel's own struct:
  * FOPEN_PARALLEL_DIRECT_WRITES, or the kernel runs the writes to one
  * inode one at a time (and appends from many writers to one stream could
  * not share a commit); FOPEN_STREAM, so every write is at offset 0 and,
  * once one write of its size has been seen, within the file's size (the
- * kernel takes its exclusive lock for a write past the end). */
+ * kernel takes its exclusive lock for a write past the end).
+ * Subscriptions get FOPEN_STREAM too: no position at all, so that every
+ * read() starts at offset 0 and the kernel's later pieces of a large
+ * read() are told apart by their offset (see sub_read). */
 static int reply_open(fuse_req_t req, fuse_ino_t ino, const struct fuse_file_info *fi)
 {
-	if (ino_kind(ino) != K_NEW || !wants_write(fi))
+	struct fuse_open_out out = {.fh = fi->fh};
+
+	if (ino_kind(ino) == K_SUB)
+		out.open_flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_NOFLUSH;
+	else if (ino_kind(ino) == K_NEW && wants_write(fi))
+		out.open_flags = FOPEN_DIRECT_IO | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES;
+	else
 		return fuse_reply_open(req, fi);
-	struct fuse_open_out out = {
-		.fh = fi->fh,
-		.open_flags = FOPEN_DIRECT_IO | FOPEN_STREAM | FOPEN_PARALLEL_DIRECT_WRITES,
-	};
 	return fuse_reply_buf(req, (const char *)&out, sizeof out);
 }
 
@@ -753,7 +879,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else if (err)
 		fuse_reply_err(req, err);
 	else if (reply_open(req, ino, fi) != 0)
-		handle_free(handle_of(fi));	/* no release will come */
+		close_node(ino, fi);	/* no release will come */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -786,7 +912,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		ino = ino_make(K_SNAPSHOT, s.id);
 	} else {
-		refuse(req, EPERM, "create %s: only checkpoints and snapshots can be created; streams are made with mkdir", name);
+		refuse(req, EPERM, "create %s: only checkpoints and snapshots can be created; "
+		       "streams are made with mkdir", name);
 		return;
 	}
 
@@ -813,10 +940,9 @@ fail:
  * and RELEASE discards it. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = handle_of(fi);
+	struct handle *h = ino_kind(ino) == K_SUB ? NULL : handle_of(fi);
 	int pending = 0;
 
-	(void)ino;
 	if (h) {
 		pthread_mutex_lock(&h->lock);
 		pending = msg_pending(&h->msg);
@@ -829,7 +955,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct handle *h = handle_of(fi);
 
-	(void)ino;
+	if (ino_kind(ino) == K_SUB) {
+		close_node(ino, fi);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	if (h && msg_pending(&h->msg))
 		log_line(LOG_NOTICE, "%s %.*s: an incomplete message was discarded at close (EINVAL)",
 			 h->kind == H_NEW ? "append to stream" : "snapshot of",
@@ -933,6 +1063,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_buf(req, ev.json + off,
 				       size < ev.json_len - (size_t)off ? size : ev.json_len - (size_t)off);
 		es_read_end(rd);
+		return;
+	}
+	if (ino_kind(ino) == K_SUB) {
+		/* The file's flags as they are now: fcntl may set O_NONBLOCK. */
+		sub_read(req, fs, (struct sub *)(uintptr_t)fi->fh, size, off,
+			 (fi->flags & O_NONBLOCK) != 0);
 		return;
 	}
 	if (!h) {
@@ -1046,7 +1182,7 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 {
 	char why[512] = "";
 	size_t pos = 0, committed = 0;
-	int err = 0, fresh = 0, began_before;
+	int err = 0, fresh = 0, began_before, appended = 0;
 
 	pthread_mutex_lock(&h->lock);
 	if (is_resend(h, buf, size, &err)) {
@@ -1072,6 +1208,7 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 			msg_reset(&h->msg);
 			if (rc == 0) {
 				committed = pos;
+				appended |= h->kind == H_NEW;
 				continue;
 			}
 			err = rc;	/* the message was whole: nothing to skip */
@@ -1097,6 +1234,9 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 		fuse_reply_write(req, committed);
 	else
 		fuse_reply_err(req, err);
+	/* The writer has its answer; now the subscribers waiting for it. */
+	if (appended)
+		sub_appended(fs);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -1109,7 +1249,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	int err;
 
 	(void)off;
-	if (!h || ino_kind(ino) == K_EVENT) {
+	if (!h || ino_kind(ino) == K_EVENT || ino_kind(ino) == K_SUB) {
 		refuse(req, EBADF, "write: not open for writing");
 		return;
 	}
@@ -1253,6 +1393,20 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
+/* Only subscriptions can wait for data; anything else is always ready,
+ * as the kernel takes a file without poll to be (ENOSYS here would turn
+ * poll off for the whole mount). */
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	if (ino_kind(ino) == K_SUB && fi->fh) {
+		sub_poll(req, fs_of(req), (struct sub *)(uintptr_t)fi->fh, ph);
+		return;
+	}
+	fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -1284,4 +1438,5 @@ const struct fuse_lowlevel_ops esfs_ops = {
 	.symlink = op_symlink,
 	.mknod = op_mknod,
 	.statfs = op_statfs,
+	.poll = op_poll,
 };

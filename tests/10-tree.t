@@ -12,8 +12,8 @@ mount_esfs || { ok 1 "esfs mounts"; done_testing; }
 
 # ---- The root and an empty stream. ------------------------------------
 
-is "$(ls "$M" | tr '\n' ' ')" "all checkpoints feed snapshots streams " \
-	"ls of the root shows exactly all checkpoints feed snapshots streams"
+is "$(ls "$M" | tr '\n' ' ')" "all categories checkpoints feed snapshots streams subscriptions types " \
+	"ls of the root shows exactly all categories checkpoints feed snapshots streams subscriptions types"
 
 A=Order-abc123
 B='Kunde-ü注文'
@@ -218,9 +218,13 @@ is "$(ls "$M/streams" | tr '\n' ' ')" "$B $A Raw-1 " "ls streams lists the strea
 
 # ---- Whole-tree tools. ------------------------------------------------
 
-# 21 events twice (streams/ and all/) and three new files
-is "$(find "$M" -type f | wc -l)" 45 "find -type f counts 21 events twice and 3 new files"
-is "$(find "$M" -type d | wc -l)" 9 "find -type d counts root, 5 top dirs and 3 streams"
+# 21 events under four names each (streams/, all/, types/ and, every stream
+# here having a category, categories/) and three new files
+is "$(find "$M" -type f | wc -l)" 87 "find -type f counts 21 events four times and 3 new files"
+ncat=$(ls "$M/categories" | wc -l)
+ntypes=$(ls "$M/types" | wc -l)
+is "$ncat $ntypes" "3 3" "3 categories and 3 event types"
+is "$(find "$M" -type d | wc -l)" 18 "find -type d counts root, 8 top dirs, 3 streams, 3 categories and 3 types"
 out=$(ls -l "$M/all")
 ok $? "ls -l all works"
 is "$(printf '%s\n' "$out" | grep -c '^-r--r--r-- 2 ')" 21 "ls -l all shows 21 files -r--r--r-- with 2 links"

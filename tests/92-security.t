@@ -65,7 +65,7 @@ is "$(stat -c '%a %U' "$S/new" "$M/checkpoints/cp" "$M/snapshots/Sec-1" | sort -
 is "$(stat -c '%a %U' "$M/streams" "$M/checkpoints" "$M/snapshots" | sort -u)" "755 root" \
 	"streams/, checkpoints/ and snapshots/ are 0755, owned by root"
 
-is "$(as_nobody ls "$M" | tr '\n' ' ')" "all checkpoints feed snapshots streams " "nobody: ls of the mountpoint"
+is "$(as_nobody ls "$M" | tr '\n' ' ')" "all categories checkpoints feed snapshots streams subscriptions types " "nobody: ls of the mountpoint"
 is "$(as_nobody ls "$S" | tr '\n' ' ')" "$(pad 1) new " "nobody: ls of a stream"
 is "$(as_nobody cat "$S/1" | jq -c .data)" '{"secret":1}' "nobody: cat of an event"
 is "$(as_nobody sh -c "cat '$M'/all/*" | jq -r .global_position)" 1 "nobody: cat all/*"
@@ -143,7 +143,7 @@ is "$(try mkdir "$M/streams/Sec-1/../../checkpoints/Esc-2")" "Operation not perm
 is "$(try mkdir "$M/streams/a..b")" ok 'a stream may have .. inside its name (a..b)'
 is "$(try rmdir "$M/streams/a..b")" ok '... and is removed again'
 is "$(state)" "$before" "the refused ones changed nothing"
-is "$(ls "$M" | tr '\n' ' ')" "all checkpoints feed snapshots streams " "the root holds only its five directories"
+is "$(ls "$M" | tr '\n' ' ')" "all categories checkpoints feed snapshots streams subscriptions types " "the root holds only its eight directories"
 unmount_esfs
 ok $? "unmounts"
 

@@ -105,8 +105,14 @@ mount_esfs() {
 # unmount_esfs: unmounts cleanly and waits for the daemon to exit; returns
 # the daemon's exit status.
 unmount_esfs() {
-	local rc=0
-	fusermount3 -u "$M" || rc=$?
+	local rc=0 i
+	# A reader killed a moment ago may still hold a file open until the
+	# daemon has answered its interrupted request: busy for a little while.
+	for i in $(seq 1 50); do
+		fusermount3 -u "$M" 2>/dev/null && break
+		sleep 0.1
+	done
+	mountpoint -q "$M" && { fusermount3 -u "$M"; rc=1; }
 	if [ -n "$PID" ]; then
 		wait "$PID" || rc=$?
 		PID=

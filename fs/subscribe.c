@@ -1,0 +1,417 @@
+/* subscribe.c — live subscriptions: subscriptions/NAME reads the events
+ * after a position, in global order, the same bytes as all/N, and at the
+ * head waits for the next ones, for ever.
+ *
+ * A read at the head is parked: its request goes on the list here and the
+ * op returns without replying, so no worker thread waits and no read view
+ * is held. (libfuse's max_threads, 10 by default, bounds the requests being
+ * processed at once, not those unanswered: a worker is free again as soon
+ * as the op returns, so any number of reads can wait.) sub_wake runs after
+ * every append, and on a read-only mount whenever the store's directory
+ * says a commit happened (see watch): in one read view it serves each
+ * parked read that now has data, at most that reader's size, and keeps the
+ * others; it is O(parked).
+ *
+ * One mutex, lock, guards all of it: the list of waiters (parked reads and
+ * polls) and the position of every open subscription. A parked request is
+ * answered exactly once, by whoever takes it off the list while holding
+ * lock: the wake (data), the interrupt callback (EINTR), the release of its
+ * file or the unmount (EINTR). Read views are opened with lock held, so
+ * lock is never taken inside one; subs_lock, for the list of open
+ * subscriptions (which open makes inside a read view), is taken last.
+ */
+#include "esfs.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* An open subscription: the consumer's own position, nothing shared. */
+struct sub {
+	uint64_t next;		/* the next position to read */
+	size_t sent;		/* bytes of that event read already */
+	struct fuse_pollhandle *ph;	/* a poll waiting for data, or NULL */
+	struct sub *prev, *succ;	/* in subs */
+};
+
+/* A parked read (req) or a waiting poll (req NULL, sub->ph set). */
+struct waiter {
+	struct waiter *next;
+	fuse_req_t req;
+	struct sub *sub;
+	size_t size;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct waiter *waiters;
+static pthread_mutex_t subs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sub *subs;	/* every open one, to free them at unmount */
+
+/* The read-only mount's watcher. */
+static pthread_t watcher;
+static int watching, watch_fd = -1, stop_fd = -1;
+
+struct sub *sub_new(uint64_t position)
+{
+	struct sub *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	s->next = position + 1;
+	pthread_mutex_lock(&subs_lock);
+	s->succ = subs;
+	if (subs)
+		subs->prev = s;
+	subs = s;
+	pthread_mutex_unlock(&subs_lock);
+	return s;
+}
+
+/* ---- Reading. -------------------------------------------------------- */
+
+struct fill {
+	struct sub *s;
+	char *buf;
+	size_t size, used;
+};
+
+/* Copies whole events while they fit; an event larger than the room left
+ * in an empty buffer goes in part, and the next read continues it. */
+static int fill_event(void *arg, const es_event *ev)
+{
+	struct fill *f = arg;
+	struct sub *s = f->s;
+	size_t n = ev->json_len - s->sent, room = f->size - f->used;
+
+	if (n > room) {
+		if (f->used > 0)
+			return 1;
+		n = room;
+	}
+	memcpy(f->buf + f->used, ev->json + s->sent, n);
+	f->used += n;
+	s->sent += n;
+	if (s->sent < ev->json_len)
+		return 1;
+	s->sent = 0;
+	s->next = ev->position + 1;
+	return f->used == f->size;
+}
+
+static int fill(es_read *rd, struct fill *f)
+{
+	return f->size ? es_log_walk(rd, f->s->next, fill_event, f) : 0;
+}
+
+/* Unlinks *wp and frees it; its request must have been answered. */
+static void drop(struct waiter **wp)
+{
+	struct waiter *w = *wp;
+
+	*wp = w->next;
+	free(w);
+}
+
+/* Called by libfuse when the kernel interrupts a request (Ctrl-C, kill):
+ * the kernel waits for the answer of a request it has sent, even for
+ * SIGKILL, so a parked read must be answered now. It may run inside
+ * fuse_req_interrupt_func, before the read is parked (then it finds
+ * nothing, and sub_read sees fuse_req_interrupted), or race with a wake
+ * (then whoever takes the request off the list answers it). req is alive
+ * here, so comparing it with the parked requests is safe. */
+static void interrupted(fuse_req_t req, void *data)
+{
+	(void)data;
+	pthread_mutex_lock(&lock);
+	for (struct waiter **wp = &waiters; *wp; wp = &(*wp)->next)
+		if ((*wp)->req == req) {
+			fuse_reply_err(req, EINTR);
+			drop(wp);
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Reads the events after s's position. A read with off > 0 is the rest
+ * of a read() that the kernel cut into pieces and that has data already:
+ * it never waits. At the head a blocking read is parked, a nonblocking
+ * one gets EAGAIN. */
+void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
+	      off_t off, int nonblock)
+{
+	struct fill f = {s, malloc(size ? size : 1), size, 0};
+	struct waiter *w = NULL;
+	es_read *rd;
+	int err;
+
+	if (!f.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (off == 0 && !nonblock)
+		fuse_req_interrupt_func(req, interrupted, NULL);
+	pthread_mutex_lock(&lock);
+	if (!(err = es_read_begin(fs->store, &rd))) {
+		err = fill(rd, &f);
+		es_read_end(rd);
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else if (f.used > 0 || off > 0 || size == 0)
+		fuse_reply_buf(req, f.buf, f.used);
+	else if (nonblock)
+		fuse_reply_err(req, EAGAIN);
+	else if (fuse_req_interrupted(req))
+		fuse_reply_err(req, EINTR);
+	else if (!(w = malloc(sizeof *w)))
+		fuse_reply_err(req, ENOMEM);
+	else {
+		*w = (struct waiter){waiters, req, s, size};
+		waiters = w;
+	}
+	pthread_mutex_unlock(&lock);
+	free(f.buf);
+}
+
+void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
+	      struct fuse_pollhandle *ph)
+{
+	struct waiter *w = NULL;
+	uint64_t head = 0;
+	int64_t at;
+	es_read *rd;
+	int err, ready;
+
+	pthread_mutex_lock(&lock);
+	if (!(err = es_read_begin(fs->store, &rd))) {
+		err = es_head(rd, &head, &at);
+		es_read_end(rd);
+	}
+	ready = !err && head >= s->next;
+	if (err || ready || !ph) {
+		fuse_pollhandle_destroy(ph);
+	} else if (s->ph) {
+		fuse_pollhandle_destroy(s->ph);	/* it has a waiter already */
+		s->ph = ph;
+	} else if (!(w = malloc(sizeof *w))) {
+		fuse_pollhandle_destroy(ph);
+		err = ENOMEM;
+	} else {
+		*w = (struct waiter){waiters, NULL, s, 0};
+		waiters = w;
+		s->ph = ph;
+	}
+	pthread_mutex_unlock(&lock);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_poll(req, ready ? POLLIN | POLLRDNORM : 0);
+}
+
+void sub_wake(struct esfs *fs)
+{
+	uint64_t head;
+	int64_t at;
+	es_read *rd;
+	int err;
+
+	pthread_mutex_lock(&lock);
+	if (!waiters) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	if (!(err = es_read_begin(fs->store, &rd)) && (err = es_head(rd, &head, &at)))
+		es_read_end(rd);
+	if (err) {	/* they stay parked until the next wake */
+		log_line(LOG_ERR, "waking subscribers: %s", es_why());
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	for (struct waiter **wp = &waiters; *wp;) {
+		struct waiter *w = *wp;
+		if (head < w->sub->next) {	/* nothing new for it */
+			wp = &w->next;
+			continue;
+		}
+		if (!w->req) {
+			fuse_lowlevel_notify_poll(w->sub->ph);
+			fuse_pollhandle_destroy(w->sub->ph);
+			w->sub->ph = NULL;
+			drop(wp);
+			continue;
+		}
+		struct fill f = {w->sub, malloc(w->size), w->size, 0};
+		err = f.buf ? fill(rd, &f) : ENOMEM;
+		if (err)
+			fuse_reply_err(w->req, err);
+		else
+			fuse_reply_buf(w->req, f.buf, f.used);
+		free(f.buf);
+		drop(wp);
+	}
+	es_read_end(rd);
+	pthread_mutex_unlock(&lock);
+}
+
+/* The read-write daemon touches STORE_DIR/esfs.lock after every append,
+ * once the commit is visible to every reader: read-only mounts of the
+ * store watch for that (see watch). */
+void sub_appended(struct esfs *fs)
+{
+	if (fs->lock_fd >= 0 && futimens(fs->lock_fd, NULL) != 0)
+		log_line(LOG_WARNING, "telling read-only mounts of an append (touching "
+			 "esfs.lock): %s; their subscribers wait for the next one",
+			 strerror(errno));
+	sub_wake(fs);
+}
+
+/* Answers and drops the waiters of s, or all of them when s is NULL. */
+static void drop_waiters(const struct sub *s)
+{
+	for (struct waiter **wp = &waiters; *wp;) {
+		struct waiter *w = *wp;
+		if (s && w->sub != s) {
+			wp = &w->next;
+			continue;
+		}
+		if (w->req) {
+			fuse_reply_err(w->req, EINTR);
+		} else {
+			fuse_pollhandle_destroy(w->sub->ph);
+			w->sub->ph = NULL;
+		}
+		drop(wp);
+	}
+}
+
+static void unlink_sub(struct sub *s)
+{
+	pthread_mutex_lock(&subs_lock);
+	if (s->prev)
+		s->prev->succ = s->succ;
+	else
+		subs = s->succ;
+	if (s->succ)
+		s->succ->prev = s->prev;
+	pthread_mutex_unlock(&subs_lock);
+}
+
+/* The kernel releases a file only when no read of it is under way, so no
+ * read should be parked here; one that is gets EINTR, a poll is dropped. */
+void sub_release(struct sub *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&lock);
+	drop_waiters(s);
+	unlink_sub(s);
+	pthread_mutex_unlock(&lock);
+	free(s);
+}
+
+/* ---- A read-only mount: another daemon appends. ---------------------- *
+ * The thread watches the store's directory with inotify and wakes the
+ * subscribers on every change of a file in it. A read view opened after a
+ * commit is visible sees its events, and one opened before sees none, so
+ * a wake can only be early, never wrong: a wake that finds nothing new
+ * leaves the waiters parked. What matters is a change that comes after
+ * the commit is visible to readers:
+ *
+ *   - esfs.lock, touched by the read-write esfs after each append has
+ *     returned (sub_appended): a commit it made is visible by then;
+ *   - data.mdb, which LMDB writes at each commit, the meta page last. That
+ *     is not enough alone: LMDB tells readers of the new transaction (in
+ *     lock.mdb, a shared mapping, which inotify does not see) just after
+ *     the meta page's write, so a wake that runs in between sees the commit
+ *     before it; for a writer other than esfs, the next commit wakes them.
+ *
+ * Events that queue up while a wake runs are drained at once by the next
+ * one. */
+static void *watch(void *arg)
+{
+	struct esfs *fs = arg;
+	struct pollfd p[2] = {{.fd = watch_fd, .events = POLLIN},
+			      {.fd = stop_fd, .events = POLLIN}};
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_line(LOG_ERR, "watching the store for appends: %s; "
+				 "subscribers of this read-only mount wake no more",
+				 strerror(errno));
+			return NULL;
+		}
+		if (p[1].revents)
+			return NULL;
+		while (read(watch_fd, buf, sizeof buf) > 0)
+			;	/* nonblocking: drained */
+		sub_wake(fs);
+	}
+}
+
+int sub_watch(struct esfs *fs)
+{
+	const char *dir = fs->store_dir;
+	sigset_t all, old;
+
+	watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (watch_fd < 0 || stop_fd < 0 ||
+	    inotify_add_watch(watch_fd, dir, IN_MODIFY | IN_ATTRIB) < 0) {
+		fprintf(stderr, "esfs: cannot watch %s for appends: %s\n", dir, strerror(errno));
+		sub_stop();
+		return -1;
+	}
+	/* Signals go to the threads libfuse waits in. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = pthread_create(&watcher, NULL, watch, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fprintf(stderr, "esfs: cannot start the watcher of %s: %s\n", dir, strerror(err));
+		sub_stop();
+		return -1;
+	}
+	watching = 1;
+	return 0;
+}
+
+/* Called once the session loop has ended (no op runs any more) and before
+ * the session is unmounted and destroyed. Idempotent. */
+void sub_stop(void)
+{
+	if (watching) {
+		uint64_t one = 1;
+		if (write(stop_fd, &one, sizeof one) != sizeof one) {
+			/* An eventfd counter at 2^64 - 2: cannot happen. */
+			log_line(LOG_ERR, "stopping the watcher: %s", strerror(errno));
+			return;
+		}
+		pthread_join(watcher, NULL);
+		watching = 0;
+	}
+	if (watch_fd >= 0)
+		close(watch_fd);
+	if (stop_fd >= 0)
+		close(stop_fd);
+	watch_fd = stop_fd = -1;
+	pthread_mutex_lock(&lock);
+	drop_waiters(NULL);
+	while (subs) {
+		struct sub *s = subs;
+		unlink_sub(s);
+		free(s);
+	}
+	pthread_mutex_unlock(&lock);
+}
