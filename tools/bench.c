@@ -2,7 +2,8 @@
  *
  * It runs the same workloads (durable appends by one writer, by 8 writers on
  * 8 streams and on one stream; reading every event cold and warm; listings;
- * random reads; a shell loop of appends) against esfs through a real FUSE
+ * random reads; a shell loop of appends; and, for esfs alone, how long a
+ * live subscriber waits for an append) against esfs through a real FUSE
  * mount, plain files (one event, one file) on the same disk and on tmpfs,
  * the store library called directly, and PostgreSQL with a classic
  * event-store table, at several store sizes, and reports events/s and
@@ -56,10 +57,11 @@ enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, NSYS };
 static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg"};
 
 /* Rows of the table: a workload can give several. */
-enum { R_W1, R_W2, R_W3, R_W4C, R_W4W, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6, R_W7, NROW };
+enum { R_W1, R_W2, R_W3, R_W4C, R_W4W, R_W4F, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6, R_W7,
+       R_W8A, R_W8B, NROW };
 static const char *const row_name[NROW] = {
-	"W1", "W2", "W3", "W4-cold", "W4-warm", "W5-ls-all", "W5-ls-l-all",
-	"W5-ls-stream", "W5-ls-l-stream", "W6", "W7",
+	"W1", "W2", "W3", "W4-cold", "W4-warm", "W4-feed", "W5-ls-all", "W5-ls-l-all",
+	"W5-ls-stream", "W5-ls-l-stream", "W6", "W7", "W8-sub-1", "W8-sub-8",
 };
 
 #define DATA_LEN 200		/* bytes of an event's data object */
@@ -68,13 +70,15 @@ static const char *const row_name[NROW] = {
 #define SMALL_STREAM_EVENTS 5	/* 1e6 events: 500,000 in BIG_STREAM, the rest in 100,000 streams */
 #define PG_USER "esfsbench"
 #define HANG_SECONDS 300	/* no progress this long is a hang */
+#define W8_CONSUMERS 8		/* subscribers of W8-sub-8 */
+#define W8_WAIT_SECONDS 10	/* an event not received by then is an error */
 
 /* ---- Options. ---------------------------------------------------------- */
 
 static uint64_t g_sizes[16] = {10000, 100000};
 static int g_nsizes = 2;
 static int g_sys_on[NSYS] = {1, 1, 1, 1, 1};
-static int g_wl_on[8] = {0, 1, 1, 1, 1, 1, 1, 1};	/* W1 … W7 */
+static int g_wl_on[9] = {0, 1, 1, 1, 1, 1, 1, 1, 1};	/* W1 … W8 */
 static uint64_t g_ops = 2000;		/* appends of W1, and of W2, W3 in all */
 static uint64_t g_reads = 10000;	/* random reads of W6 */
 static uint64_t g_loop = 10000;		/* printf commands of W7 */
@@ -772,6 +776,7 @@ static const char *const pg_prepared[][2] = {
 	{"app_any", PG_INSERT "RETURNING version, global_position"},
 	{"get_pos", PG_COLUMNS "WHERE global_position = $1::bigint"},
 	{"get_sv", PG_COLUMNS "WHERE stream_id = $1::varchar AND version = $2::bigint"},
+	{"get_page", PG_COLUMNS "WHERE global_position > $1::bigint ORDER BY global_position LIMIT 1000"},
 };
 
 static const char *const pg_list_sql[4] = {
@@ -1528,6 +1533,97 @@ static void w_read_all(struct sysctx *c, int row)
 	free(r);
 }
 
+/* W4-feed: the whole log in one pass, as a reader of everything would:
+ * esfs's feed/0, a walk of the store library, PostgreSQL's pages of 1000
+ * by global position. Latencies are per read() or page. */
+static int count_walked(void *arg, const es_event *ev)
+{
+	(void)ev;
+	++*(uint64_t *)arg;
+	return 0;
+}
+
+static void w_read_feed(struct sysctx *c)
+{
+	struct reader *r = calloc(1, sizeof *r);
+	size_t cap = 1024, nlat = 0;
+	uint64_t *lat = malloc(cap * sizeof *lat), events = 0, last = 0;
+	char note[400] = "", path[PATH_MAX], num[24];
+	int fd = -1;
+
+	if (!r || !lat)
+		die("out of memory");
+	if (c->sys == SYS_FILES || c->sys == SYS_TMPFS) {	/* no feed: W4 is theirs */
+		free(lat);
+		free(r);
+		return;
+	}
+	phase("W4-feed on %s", sys_name[c->sys]);
+	r->c = c;
+	if (c->sys == SYS_ESFS) {
+		fmt(path, sizeof path, "%s/feed/0", tree(c));
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			msg(note, sizeof note, "ERROR: open %s: %s", path, strerror(errno));
+	}
+	uint64_t start = now_ns();
+	while (!note[0]) {
+		uint64_t t0 = now_ns(), got = 0;
+		if (c->sys == SYS_ESFS) {
+			ssize_t n = read(fd, r->buf, sizeof r->buf);
+			if (n < 0)
+				msg(note, sizeof note, "ERROR: read feed/0: %s", strerror(errno));
+			for (ssize_t i = 0; i < n; i++)
+				got += r->buf[i] == '\n';
+			if (n <= 0)
+				break;
+		} else if (c->sys == SYS_STORE) {
+			es_read *rd;
+			if (es_read_begin(c->st, &rd) || es_log_walk(rd, 0, count_walked, &got))
+				msg(note, sizeof note, "ERROR: walk: %s", es_why());
+			else
+				es_read_end(rd);
+		} else {
+			snprintf(num, sizeof num, "%" PRIu64, last);
+			const char *vals[1] = {num};
+			PGresult *res = PQexecPrepared(c->conn, "get_page", 1, vals, NULL, NULL, 0);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+				msg(note, sizeof note, "ERROR: page after %s: %s", num, PQerrorMessage(c->conn));
+			} else {
+				got = (uint64_t)PQntuples(res);
+				for (int t = 0; t < PQntuples(res); t++) {	/* take the text */
+					size_t k = 0;
+					for (int f = 0; f < PQnfields(res); f++) {
+						size_t len = (size_t)PQgetlength(res, t, f);
+						if (k + len < sizeof r->buf) {
+							memcpy(r->buf + k, PQgetvalue(res, t, f), len);
+							k += len;
+						}
+					}
+				}
+				if (got)
+					last = strtoull(PQgetvalue(res, (int)got - 1, 7), NULL, 10);
+			}
+			PQclear(res);
+		}
+		if (nlat == cap && !(lat = realloc(lat, (cap *= 2) * sizeof *lat)))
+			die("out of memory");
+		lat[nlat++] = now_ns() - t0;
+		events += got;
+		progress();
+		if (c->sys == SYS_STORE || (c->sys == SYS_PG && got == 0))
+			break;
+	}
+	double secs = (double)(now_ns() - start) / 1e9;
+	if (fd >= 0)
+		close(fd);
+	if (!note[0] && events < c->L.n)
+		msg(note, sizeof note, "ERROR: read %" PRIu64 " events, fewer than the %" PRIu64
+		    " of the prefill", events, c->L.n);
+	record(R_W4F, c->sys, c->L.n, events, secs, lat, nlat, note);
+	free(lat);
+	free(r);
+}
+
 /* W6: random events by stream and version, of the prefill. */
 static void w_random(struct sysctx *c)
 {
@@ -1732,6 +1828,210 @@ static void w_shell(struct sysctx *c)
 	record(R_W7, c->sys, c->L.n, done, (double)lat[0] / 1e9, lat, 1, note);
 }
 
+/* ---- Live subscriptions: W8. --------------------------------------------- *
+ * N consumer threads each read subscriptions/NAME, starting at the head;
+ * one appender writes one event at a time to streams/W8-N/new. For each
+ * event and consumer, the latency is from the append's write() returning
+ * to the consumer's read() returning with the event, both on
+ * CLOCK_MONOTONIC in this process. Before each append the appender waits
+ * for every consumer to have the event before and then 1 ms more, so that
+ * each consumer is waiting in read() (parked in the daemon) when it comes. */
+
+struct w8_consumer {
+	pthread_t th;
+	int fd;
+	uint64_t first;			/* the global position of event 1 */
+	uint64_t n;			/* events to receive */
+	uint64_t *at;			/* at[i]: when event i arrived */
+	_Atomic uint64_t seen;
+	atomic_int done;		/* it has stopped */
+	const atomic_int *stop;
+	char err[300];
+	char buf[65536];
+};
+
+static void w8_nothing(int sig)
+{
+	(void)sig;
+}
+
+static void *w8_consume(void *p)
+{
+	struct w8_consumer *k = p;
+	size_t have = 0;
+
+	while (atomic_load(&k->seen) < k->n && !atomic_load(k->stop)) {
+		ssize_t r = read(k->fd, k->buf + have, sizeof k->buf - have);
+		uint64_t t = now_ns();
+		if (r < 0 && errno == EINTR)
+			continue;	/* stop is checked above */
+		if (r <= 0) {
+			msg(k->err, sizeof k->err, "read of a subscription: %s",
+			    r < 0 ? strerror(errno) : "end of file");
+			break;
+		}
+		have += (size_t)r;
+		char *nl;
+		while ((nl = memchr(k->buf, '\n', have))) {
+			uint64_t i = atomic_load(&k->seen), pos = 0;
+			const char *g = memmem(k->buf, (size_t)(nl - k->buf), "\"global_position\":", 18);
+			if (g)
+				pos = strtoull(g + 18, NULL, 10);
+			if (pos != k->first + i) {
+				msg(k->err, sizeof k->err, "event %" PRIu64 " has global_position %" PRIu64
+				    ", not %" PRIu64, i + 1, pos, k->first + i);
+				goto out;
+			}
+			k->at[i] = t;
+			atomic_store(&k->seen, i + 1);
+			have -= (size_t)(nl + 1 - k->buf);
+			memmove(k->buf, nl + 1, have);
+		}
+		if (have == sizeof k->buf) {
+			msg(k->err, sizeof k->err, "an event longer than %zu bytes", sizeof k->buf);
+			break;
+		}
+	}
+out:
+	atomic_store(&k->done, 1);
+	return NULL;
+}
+
+/* Writes s and a newline to path, as echo does. */
+static int write_text(const char *path, const char *s, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t n = strlen(s);
+
+	if (fd < 0 || write(fd, s, n) != (ssize_t)n || close(fd) != 0) {
+		msg(err, errlen, "writing %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void w_subscribe(struct sysctx *c, int row, int nconsumers)
+{
+	struct w8_consumer *k = calloc((size_t)nconsumers, sizeof *k);
+	uint64_t n = g_ops / 2, *t_w = calloc(n + 1, sizeof *t_w), done = 0;
+	atomic_int stop = 0;
+	char path[PATH_MAX], stream[32], text[32], note[400] = "";
+	struct wjob *j = calloc(1, sizeof *j);
+	struct stat st;
+	int started = 0;
+
+	if (c->sys != SYS_ESFS) {
+		uint64_t none[1];
+		record(row, c->sys, c->L.n, 0, 0, none, 0, "skipped: live subscriptions are esfs's own");
+		free(k), free(t_w), free(j);
+		return;
+	}
+	if (!k || !t_w || !j)
+		die("out of memory");
+	phase("%s on %s", row_name[row], sys_name[c->sys]);
+	struct sigaction sa = {.sa_handler = w8_nothing};	/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	snprintf(stream, sizeof stream, "W8-%d", nconsumers);
+	create_stream(c, stream);
+	fmt(path, sizeof path, "%s/all", c->mnt);
+	if (stat(path, &st) != 0)	/* all/'s size is the last position */
+		die("stat %s: %s", path, strerror(errno));
+	snprintf(text, sizeof text, "%jd\n", (intmax_t)st.st_size);
+	for (int i = 0; i < nconsumers && !note[0]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "w8-%d-%d", nconsumers, i + 1);
+		fmt(path, sizeof path, "%s/checkpoints/%s", c->mnt, name);
+		if (write_text(path, text, note, sizeof note) != 0)
+			break;
+		fmt(path, sizeof path, "%s/subscriptions/%s", c->mnt, name);
+		k[i] = (struct w8_consumer){.fd = open(path, O_RDONLY | O_CLOEXEC),
+					    .first = (uint64_t)st.st_size + 1, .n = n, .stop = &stop,
+					    .at = calloc(n + 1, sizeof *k[i].at)};
+		if (k[i].fd < 0 || !k[i].at) {
+			msg(note, sizeof note, "ERROR: open %s: %s", path, strerror(errno));
+			break;
+		}
+		if (pthread_create(&k[i].th, NULL, w8_consume, &k[i]) != 0)
+			die("pthread_create failed");
+		started++;
+	}
+	j->c = c;
+	snprintf(j->stream, sizeof j->stream, "%s", stream);
+	j->any = 1;
+	if (!note[0] && writer_open(j) != 0)
+		msg(note, sizeof note, "ERROR: %s", j->err);
+	uint64_t deadline = now_ns() + (uint64_t)(g_max_seconds * 1e9);
+	for (; !note[0] && done < n && (done == 0 || now_ns() < deadline); done++) {
+		/* Every consumer has event done and waits for the next one. */
+		for (int i = 0; i < started && !note[0]; i++) {
+			uint64_t give_up = now_ns() + W8_WAIT_SECONDS * 1000000000ull;
+			while (atomic_load(&k[i].seen) < done && !atomic_load(&k[i].done) &&
+			       now_ns() < give_up)
+				usleep(20);
+			if (atomic_load(&k[i].seen) < done)
+				msg(note, sizeof note, "ERROR: consumer %d did not get event %" PRIu64
+				    " in %d s%s%s", i + 1, done, W8_WAIT_SECONDS, k[i].err[0] ? ": " : "",
+				    k[i].err);
+		}
+		if (note[0])
+			break;
+		usleep(1000);
+		if (writer_append(j, j->seq0 + done) != 0) {
+			msg(note, sizeof note, "ERROR after %" PRIu64 " appends: %s", done, j->err);
+			break;
+		}
+		t_w[done] = now_ns();
+		progress();
+	}
+	/* Wait for the last event, then stop whoever still waits. */
+	for (int i = 0; i < started; i++) {
+		uint64_t give_up = now_ns() + W8_WAIT_SECONDS * 1000000000ull;
+		while (!note[0] && atomic_load(&k[i].seen) < done && !atomic_load(&k[i].done) &&
+		       now_ns() < give_up)
+			usleep(20);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < started; i++) {
+		while (!atomic_load(&k[i].done)) {
+			pthread_kill(k[i].th, SIGUSR1);	/* a parked read ends with EINTR */
+			usleep(1000);
+		}
+		pthread_join(k[i].th, NULL);
+	}
+	writer_close(j);
+
+	uint64_t *lat = malloc((n * (uint64_t)nconsumers + 1) * sizeof *lat);
+	size_t nlat = 0;
+	if (!lat)
+		die("out of memory");
+	for (int i = 0; i < started; i++) {
+		if (!note[0] && (k[i].err[0] || atomic_load(&k[i].seen) < done))
+			msg(note, sizeof note, "ERROR: consumer %d got %" PRIu64 " of %" PRIu64 " events%s%s",
+			    i + 1, atomic_load(&k[i].seen), done, k[i].err[0] ? ": " : "", k[i].err);
+		for (uint64_t e = 0; e < atomic_load(&k[i].seen) && e < done; e++)
+			lat[nlat++] = k[i].at[e] > t_w[e] ? k[i].at[e] - t_w[e] : 0;
+		close(k[i].fd);
+		free(k[i].at);
+	}
+	if (note[0]) {
+		fprintf(stderr, "esfs-bench: %s esfs: %s\n", row_name[row], note);
+		tail_log(c->log, 10);
+	} else {
+		msg(note, sizeof note, "%" PRIu64 " appends, %d consumer%s; latency from write() "
+		    "returning to read() returning; paced, no events/s", done, nconsumers,
+		    nconsumers > 1 ? "s" : "");
+	}
+	record(row, c->sys, c->L.n, nlat, 0, lat, nlat, note);
+	free(lat);
+	free(t_w);
+	free(k);
+	free(j);
+}
+
 /* ---- The machine. -------------------------------------------------------- */
 
 static char g_machine[2048];
@@ -1831,18 +2131,23 @@ static void ratio(const struct result *r, char *buf, size_t n)
 
 static const char legend[] =
 	"Workloads (each at each store size; the store is prefilled with SIZE events, half in stream\n"
-	BIG_STREAM ", half in streams of 100):\n"
+	BIG_STREAM ", half in streams of 5):\n"
 	"  W1        1 writer appends ~200-byte events to a new stream, one message per write(), durable\n"
 	"  W2        8 writers (threads), 8 streams, exact Expected-Version\n"
 	"  W3        8 writers on one stream, Expected-Version: any\n"
 	"  W4-cold   read every event once through all/ (open+read+close per file) after sync,\n"
 	"            drop_caches and a restart of what caches (esfs daemon, store map, pg server)\n"
 	"  W4-warm   the same again at once\n"
+	"  W4-feed   the whole log in one pass: esfs cat feed/0, the store a walk, pg pages of 1000\n"
+	"            by global position (files and tmpfs have no feed); p50/p99 per read() or page\n"
 	"  W5-*      ls / ls -l of all/ and of streams/" BIG_STREAM " (SIZE/2 events) as child processes;\n"
 	"            events/s = entries listed per second; p50/p99 per whole command\n"
 	"  W6        random reads by stream and version (streams/S/VERSION)\n"
 	"  W7        a bash loop of printf > new (files, tmpfs: printf > VERSION with set -C, no fsync);\n"
 	"            p50 = p99 = the whole command\n"
+	"  W8-sub-N  esfs only: N consumers wait in read() on subscriptions/; one appender writes one\n"
+	"            event at a time; p50/p99 from the append's write() returning to each consumer's\n"
+	"            read() returning with it (paced: no events/s)\n"
 	"Systems: esfs = FUSE mount of bin/esfs; files = one file per event on the disk, streams/S/VERSION\n"
 	"  hard-linked as all/POSITION, the version claimed with O_EXCL, fsync of the file and both\n"
 	"  directories per event; tmpfs = the same in /dev/shm without fsync; store = the store library\n"
@@ -1987,7 +2292,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg]\n"
-		"                  [--workloads W1,...,W7] [--ops N] [--reads N] [--loop N]\n"
+		"                  [--workloads W1,...,W8] [--ops N] [--reads N] [--loop N]\n"
 		"                  [--runs N] [--max-seconds S] [--dir DIR] [--esfs PATH] [--keep] OUTDIR\n"
 		"See esfs-bench(1).\n");
 }
@@ -2033,11 +2338,11 @@ static void add_system(const char *t)
 
 static void add_workload(const char *t)
 {
-	if ((t[0] == 'W' || t[0] == 'w') && t[1] >= '1' && t[1] <= '7' && !t[2]) {
+	if ((t[0] == 'W' || t[0] == 'w') && t[1] >= '1' && t[1] <= '8' && !t[2]) {
 		g_wl_on[t[1] - '0'] = 1;
 		return;
 	}
-	fprintf(stderr, "esfs-bench: unknown workload '%s' (W1 … W7)\n", t);
+	fprintf(stderr, "esfs-bench: unknown workload '%s' (W1 … W8)\n", t);
 	exit(2);
 }
 
@@ -2192,6 +2497,7 @@ int main(int argc, char **argv)
 				go_cold(c);
 				w_read_all(c, R_W4C);
 				w_read_all(c, R_W4W);
+				w_read_feed(c);
 			}
 			if (g_wl_on[5])
 				w_list(c);
@@ -2199,6 +2505,10 @@ int main(int argc, char **argv)
 				w_random(c);
 			if (g_wl_on[7])
 				w_shell(c);
+			if (g_wl_on[8]) {
+				w_subscribe(c, R_W8A, 1);
+				w_subscribe(c, R_W8B, W8_CONSUMERS);
+			}
 			phase("teardown of %s", sys_name[s]);
 			teardown(c);
 			if (s == SYS_ESFS) {
