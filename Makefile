@@ -16,6 +16,8 @@ VERSION = 0.1.0
 PREFIX ?= /usr/local
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
+UNITDIR = $(PREFIX)/lib/systemd/system
+DOCDIR = $(PREFIX)/share/doc/esfs
 PKGS = fuse3 lmdb jansson uuid
 
 # Debian packages: to build, to run, and to test.
@@ -120,13 +122,20 @@ install: $(ESFS_BIN) $(CTL_BIN)
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
 	install -m 755 $(CTL_BIN) $(DESTDIR)$(BINDIR)/esfsctl
 	install -m 644 man/esfs.1 man/esfsctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/projections
+	install -m 644 dist/esfs@.service $(DESTDIR)$(UNITDIR)/
+	install -m 644 dist/fstab.example $(DESTDIR)$(DOCDIR)/
+	install -m 644 tools/projections/README.md $(DESTDIR)$(DOCDIR)/projections/
+	install -m 755 tools/projections/*.sh tools/projections/*.awk $(DESTDIR)$(DOCDIR)/projections/
 
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/esfs $(DESTDIR)$(BINDIR)/esfsctl \
-		$(DESTDIR)$(MANDIR)/man1/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfsctl.1
+		$(DESTDIR)$(MANDIR)/man1/esfs.1 $(DESTDIR)$(MANDIR)/man1/esfsctl.1 \
+		$(DESTDIR)$(UNITDIR)/esfs@.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf bin build
