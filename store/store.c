@@ -32,6 +32,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -52,7 +53,7 @@
 #define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
 #define TRIM_EVERY 64			/* read views and commits between looks at the RSS */
 #define TRIM_ABOVE ((size_t)32 << 20)	/* map bytes the process may keep resident */
-#define TRIM_WALKED ((size_t)8 << 20)	/* bytes walked between looks at the RSS */
+#define TRIM_WALKED ((size_t)1 << 20)	/* bytes walked between looks at the RSS */
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
 #define NO_CHANGE (-3)		/* internal: succeed without committing */
 
@@ -94,6 +95,7 @@ struct es_store {
 	pthread_rwlock_t map_lock;
 	size_t max_event;
 	int read_only;
+	int upgrade;				/* format 1: build the views at open */
 	_Atomic int64_t readers_checked;	/* when, in microseconds */
 	_Atomic unsigned uses;			/* read views and commits, for trim_map */
 	_Atomic size_t walked;			/* bytes walked since, for trim_map */
@@ -565,7 +567,7 @@ static int meta_put(es_store *s, MDB_txn *txn, const char *key, uint64_t v)
 
 /* ---- Opening. -------------------------------------------------------- */
 
-static int build_views(es_store *s, MDB_txn *txn);
+static int build_views(es_store *s, MDB_txn *txn, void *arg);
 
 static int open_dbs(es_store *s, const char *dir)
 {
@@ -610,11 +612,14 @@ static int open_dbs(es_store *s, const char *dir)
 		if (!err)
 			err = meta_put(s, txn, "created", (uint64_t)now_us());
 	}
-	/* Format 1 had no views: build them once. */
-	if (!err && format == 1 && !s->read_only &&
-	    !(err = build_views(s, txn)) && !(err = meta_put(s, txn, "format", FORMAT)))
-		format = FORMAT;
-	if (!err && format != FORMAT)
+	/* Format 1 had no views: es_open builds them, in a transaction that
+	 * can grow the map. */
+	if (!err && format == 1 && !s->read_only)
+		s->upgrade = 1;
+	else if (!err && format == 1)
+		err = fail(EROFS, "%s has store format 1, without views: open it read-write once to upgrade it",
+			   dir);
+	else if (!err && format != FORMAT)
 		err = fail(EINVAL, "%s has store format %llu; this esfs reads format %d",
 			   dir, (unsigned long long)format, FORMAT);
 	if (err) {
@@ -670,6 +675,8 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	if (err)
 		goto out_env;
 	locate_map(s);
+	if (s->upgrade && (err = write_txn(s, build_views, NULL)))
+		goto out_env;
 	*out = s;
 	return 0;
 
@@ -1566,8 +1573,9 @@ static int envelope_type(const es_event *ev, char *buf, size_t *len)
 	return fail(EIO, "event %llu has no event_type", (unsigned long long)ev->position);
 }
 
-/* Fills the views from the events of a format 1 store. */
-static int build_views(es_store *s, MDB_txn *txn)
+/* Fills the views from the events of a format 1 store, and makes it
+ * format 2. */
+static int build_views(es_store *s, MDB_txn *txn, void *arg)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -1584,17 +1592,22 @@ static int build_views(es_store *s, MDB_txn *txn)
 		decode_event(get64(k.mv_data), &v, &ev);
 		if (ev.stream_id != st.id) {
 			MDB_val sk = val(&ev.stream_id, 8), sv;
-			if ((rc = mdb_get(txn, s->dbi[DB_STREAMS], &sk, &sv)))
+			if ((rc = mdb_get(txn, s->dbi[DB_STREAMS], &sk, &sv))) {
+				err = rc == MDB_NOTFOUND ? fail(EIO, "event %llu: its stream is missing",
+								(unsigned long long)ev.position)
+							 : lmdb_fail(rc, "building the views");
 				break;
+			}
 			decode_stream(ev.stream_id, &sv, &st);
 		}
 		if (!(err = envelope_type(&ev, type, &tlen)))
 			err = index_event(s, txn, ev.position, st.name, st.name_len, type, tlen);
 	}
 	mdb_cursor_close(c);
-	if (err)
-		return err;
-	return rc && rc != MDB_NOTFOUND ? lmdb_fail(rc, "building the views") : 0;
+	(void)arg;
+	if (!err && rc && rc != MDB_NOTFOUND)
+		err = lmdb_fail(rc, "building the views");
+	return err ? err : meta_put(s, txn, "format", FORMAT);
 }
 
 /* Stores the event at pos, version of stream st: rec holds EVENT_HDR free
@@ -2015,6 +2028,19 @@ static int empty_dir(const char *dir, int *made)
 	return empty ? 0 : fail(EEXIST, "%s is not empty", dir);
 }
 
+/* fsync of a file or directory: 0 or an errno. */
+static int sync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
 int es_backup(es_store *s, const char *dir)
 {
 	char path[PATH_MAX];
@@ -2024,18 +2050,19 @@ int es_backup(es_store *s, const char *dir)
 		return err;
 	/* The copy's read transaction fails with MDB_MAP_RESIZED when a
 	 * writer in another process grew the map: follow it and start over. */
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	for (int tries = 0; tries < 8; tries++) {
 		rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
 		if (rc != MDB_MAP_RESIZED)
 			break;
+		unlink(path);	/* the copy makes its file with O_EXCL */
 		adopt_map(s);
 	}
-	if (rc == 0)
+	if (rc == 0 && (rc = sync_path(path)) == 0 && (rc = sync_path(dir)) == 0)
 		return 0;
 	err = rc == ENOSPC ? fail(ENOSPC, "copying to %s: the disk is full", dir)
 	      : rc > 0 ? fail(rc, "copying to %s: %s", dir, strerror(rc))
 	      : lmdb_fail(rc, "copying the store");
-	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	unlink(path);
 	if (made)
 		rmdir(dir);
@@ -2166,6 +2193,9 @@ static int read_envelope(const char *line, size_t n, struct envelope_fields *f)
 		return err;
 	if (schema > UINT32_MAX)
 		return fail(EINVAL, "schema_version is out of range");
+	if (!json_is_object(json_object_get(f->o, "data")) ||
+	    !json_is_object(json_object_get(f->o, "metadata")))
+		return fail(EINVAL, "data and metadata must be JSON objects");
 	memcpy(ev.id, f->id, 16);
 	ev.type = f->type;
 	ev.type_len = f->type_len;
@@ -2215,6 +2245,9 @@ static int import_event(es_store *s, MDB_txn *txn, const es_import *it)
 	err = find_stream(s, txn, f.name, f.name_len, &st);
 	if (err == ENOENT && f.version == 1)
 		err = create_stream(s, txn, f.name, f.name_len, f.created, &st);
+	else if (err == ENOENT)
+		err = fail(EINVAL, "event %llu is version %llu of stream %s, which does not exist",
+			   (unsigned long long)f.position, (unsigned long long)f.version, f.name);
 	if (!err && f.version != st.version + 1)
 		err = fail(EINVAL, "event %llu is version %llu of stream %s, which is at version %llu",
 			   (unsigned long long)f.position, (unsigned long long)f.version, f.name,
@@ -2248,7 +2281,9 @@ static int import_snapshot(es_store *s, MDB_txn *txn, const es_import *it)
 	    !(err = es_time_parse(json_string_value(json_object_get(o, "created_at")), &created)) &&
 	    !(err = member_text(line, n - 1, "data", &data, &data_len)) &&
 	    !(err = find_stream(s, txn, name, name_len, &st))) {
-		if (version > st.version)
+		if (!json_is_object(json_object_get(o, "data")))
+			err = fail(EINVAL, "the snapshot of %s: data must be a JSON object", name);
+		else if (version > st.version)
 			err = fail(EINVAL, "snapshot of %s at version %llu, past the stream's %llu",
 				   name, (unsigned long long)version, (unsigned long long)st.version);
 		else if (!(rec = snapshot_record(name, name_len, version, created, data,
@@ -2334,6 +2369,7 @@ struct verify {
 	es_problem_fn problem;
 	void *arg;
 	uint64_t problems;
+	uint64_t max_stream, max_checkpoint, max_view[3];	/* the largest ids seen */
 };
 
 static void problem(struct verify *v, const char *fmt, ...)
@@ -2464,6 +2500,8 @@ static int verify_stream(void *arg, const es_stream *st)
 	uint64_t *versions = ((void **)arg)[1];
 
 	*versions += st->version;
+	if (st->id > v->max_stream)
+		v->max_stream = st->id;
 	if (!maps_to(v, DB_STREAM_NAMES, st->name, st->name_len, st->id))
 		problem(v, "stream %.*s: the name index does not point at it",
 			(int)st->name_len, st->name);
@@ -2495,6 +2533,36 @@ static int verify_snapshot(void *arg, const es_snapshot *sn, const es_stream *st
 	return 0;
 }
 
+/* Every snapshot record, of a missing stream too. */
+static int verify_snapshot_record(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	es_snapshot sn;
+	es_stream st;
+	uint64_t sid = get64(k->mv_data);
+
+	if (val_->mv_size < SNAPSHOT_HDR + 3) {
+		problem(v, "snapshot of stream %llu: a record of %zu bytes", (unsigned long long)sid,
+			val_->mv_size);
+		return 0;
+	}
+	decode_snapshot(sid, val_, &sn);
+	int err = es_stream_get_id(r, sid, &st);
+	if (err == ENOENT)
+		problem(v, "a snapshot of stream %llu, which does not exist", (unsigned long long)sid);
+	return err == ENOENT ? 0 : err ? err : verify_snapshot(v, &sn, &st);
+}
+
+/* A counter of ids must be past the largest id given. */
+static void counter_past(struct verify *v, const char *counter, uint64_t largest)
+{
+	uint64_t next;
+
+	if (meta_get(v->r->s, v->r->txn, counter, &next) == 0 && largest > 0 && next <= largest)
+		problem(v, "%s is %llu, but id %llu is given already", counter,
+			(unsigned long long)next, (unsigned long long)largest);
+}
+
 static int verify_checkpoint(void *arg, const es_checkpoint *cp)
 {
 	struct verify *v = ((void **)arg)[0];
@@ -2518,6 +2586,8 @@ static int verify_view(es_read *r, const MDB_val *k, const MDB_val *val_, void *
 		problem(v, "view %llu: a bad record", (unsigned long long)id);
 		return 0;
 	}
+	if ((id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1)) > v->max_view[kind])
+		v->max_view[kind] = id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1);
 	view_key(key, kind, val_->mv_data, val_->mv_size);
 	if (!maps_to(v, DB_VIEW_NAMES, key, 1 + val_->mv_size, id))
 		problem(v, "view %.*s: the name index does not point at it", (int)val_->mv_size,
@@ -2537,6 +2607,8 @@ static int verify_checkpoint_name(es_read *r, const MDB_val *k, const MDB_val *v
 		return 0;
 	}
 	decode_checkpoint(get64(k->mv_data), val_, &cp);
+	if (cp.id > v->max_checkpoint)
+		v->max_checkpoint = cp.id;
 	if (!maps_to(v, DB_CHECKPOINT_NAMES, cp.name, cp.name_len, cp.id))
 		problem(v, "checkpoint %.*s: the name index does not point at it", (int)cp.name_len,
 			cp.name);
@@ -2556,7 +2628,7 @@ static void same_count(struct verify *v, int names, int db)
 int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	      void *arg, uint64_t *problems)
 {
-	struct verify v = {NULL, problem_fn, arg, 0};
+	struct verify v = {.problem = problem_fn, .arg = arg};
 	uint64_t events = 0, categorized = 0, versions = 0, head, zero = 0, stream_count;
 	int64_t created;
 	int err = es_read_begin(s, &v.r);
@@ -2590,7 +2662,7 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 		problem(&v, "the stream count says %llu, there are %llu",
 			(unsigned long long)stream_count, (unsigned long long)entries(v.r, DB_STREAMS));
 	if (!err)
-		err = es_snapshots_walk(v.r, 0, verify_snapshot, &v);
+		err = walk(v.r, DB_SNAPSHOTS, &zero, 8, verify_snapshot_record, &v);
 	if (!err)
 		err = last_event(s, v.r->txn, &head, &created);
 	void *carg[2] = {&v, &head};
@@ -2602,6 +2674,12 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	if (!err)
 		err = walk(v.r, DB_VIEWS, &zero, 8, verify_view, &v);
 	same_count(&v, DB_VIEW_NAMES, DB_VIEWS);
+	if (!err) {
+		counter_past(&v, "next_stream", v.max_stream);
+		counter_past(&v, "next_checkpoint", v.max_checkpoint);
+		counter_past(&v, "next_category", v.max_view[ES_CATEGORY]);
+		counter_past(&v, "next_type", v.max_view[ES_TYPE]);
+	}
 	es_read_end(v.r);
 	*problems = v.problems;
 	return err;
