@@ -271,7 +271,8 @@ int main(int argc, char *argv[])
 	/* Another daemon appends to a store mounted read-only: subscribers
 	 * wake on its commits. */
 	if (o.read_only && sub_watch(&fs) != 0)
-		goto out_store;
+		fprintf(stderr, "esfs: subscriptions on this read-only mount will not wake on "
+			"appends made elsewhere\n");
 
 	se = fuse_session_new(&args, &esfs_ops, sizeof esfs_ops, &fs);
 	if (!se)

@@ -391,14 +391,20 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 
 /* subscriptions/NAME is found for any checkpoint name: a name that has no
  * checkpoint yet is given an id (es_checkpoint_reserve), which is not a
- * checkpoint for readers of checkpoints/. A read-only mount cannot. */
+ * checkpoint for readers of checkpoints/. Only the mounting user makes
+ * one (others, with allow_other, could grow the store by looking names
+ * up); a read-only mount cannot. */
 static void lookup_subscription(fuse_req_t req, const char *name)
 {
 	struct esfs *fs = fs_of(req);
 	uint64_t id;
-	int err = es_checkpoint_reserve(fs->store, name, strlen(name), &id);
+	int err = fuse_req_ctx(req)->uid == fs->uid
+		  ? es_checkpoint_reserve(fs->store, name, strlen(name), &id) : EPERM;
 
-	if (err == EROFS)
+	if (err == EPERM)
+		refuse(req, ENOENT, "subscriptions/%s: no checkpoint of that name, and only "
+		       "the mounting user may start one", name);
+	else if (err == EROFS)
 		refuse(req, ENOENT, "subscriptions/%s: no checkpoint of that name, and a "
 		       "read-only mount cannot make one; write checkpoints/%s through the "
 		       "read-write mount first", name, name);
@@ -799,6 +805,11 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 			*what = "subscriptions are read-only; a consumer acknowledges "
 				"by writing checkpoints/NAME";
 			return EACCES;
+		}
+		if (fi->flags & O_DIRECT) {
+			*what = "subscriptions cannot be read with O_DIRECT (the pieces of an "
+				"asynchronous read could take events out of order)";
+			return EINVAL;
 		}
 		if ((err = es_checkpoint_get_id(rd, id, &cp)))
 			return err;

@@ -107,9 +107,19 @@ static int fill_event(void *arg, const es_event *ev)
 	return f->used == f->size;
 }
 
+/* On failure nothing is taken: the position stays where it was. */
 static int fill(es_read *rd, struct fill *f)
 {
-	return f->size ? es_log_walk(rd, f->s->next, fill_event, f) : 0;
+	uint64_t next = f->s->next;
+	size_t sent = f->s->sent;
+	int err = f->size ? es_log_walk(rd, next, fill_event, f) : 0;
+
+	if (err) {
+		f->s->next = next;
+		f->s->sent = sent;
+		f->used = 0;
+	}
+	return err;
 }
 
 /* Unlinks *wp and frees it; its request must have been answered. */

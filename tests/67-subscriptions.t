@@ -333,6 +333,14 @@ wait "$second"
 ok $? "the read-only mount unmounts cleanly"
 second=
 
+is "$(python3 -c 'import os, sys
+try:
+    os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+    print("opened")
+except OSError as e:
+    print(os.strerror(e.errno))' "$M/subscriptions/direct")" "Invalid argument" \
+	"opening a subscription with O_DIRECT is EINVAL"
+
 # ---- A reader still waiting when the daemon stops gets an error, not a hang.
 follow last /dev/null 2>/dev/null
 kill -TERM "$PID"

@@ -71,6 +71,10 @@ is "$(as_nobody cat "$S/1" | jq -c .data)" '{"secret":1}' "nobody: cat of an eve
 is "$(as_nobody sh -c "cat '$M'/all/*" | jq -r .global_position)" 1 "nobody: cat all/*"
 is "$(as_nobody cat "$M/snapshots/Sec-1" | jq -r .version)" 1 "nobody: reads the snapshot"
 is "$(as_nobody cat "$M/checkpoints/cp")" 1 "nobody: reads the checkpoint"
+is "$(as_nobody /usr/bin/python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY)); print("opened")' \
+	"$M/subscriptions/cp")" opened "nobody: opens the subscription of an existing checkpoint"
+is "$(try as_nobody stat "$M/subscriptions/nobodys-new-name")" "No such file or directory" \
+	"nobody: a subscription without a checkpoint is ENOENT (only the mounting user starts one)"
 
 before=$(state)
 is "$(nobody_sh "printf 'Expected-Version: any\nEvent-Type: X\n\n{}' > '$S/new'")" "$EACCES" \
