@@ -1922,9 +1922,7 @@ static void w_subscribe(struct sysctx *c, int row, int nconsumers)
 	struct stat st;
 	int started = 0;
 
-	if (c->sys != SYS_ESFS) {
-		uint64_t none[1];
-		record(row, c->sys, c->L.n, 0, 0, none, 0, "skipped: live subscriptions are esfs's own");
+	if (c->sys != SYS_ESFS) {	/* live subscriptions are esfs's own */
 		free(k), free(t_w), free(j);
 		return;
 	}
