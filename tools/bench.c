@@ -1358,20 +1358,27 @@ static int read_file(struct reader *r, const char *path)
 	return 0;
 }
 
+/* Copies row t's text into r->buf, as a client would take it. */
+static void pg_take_row(struct reader *r, PGresult *res, int t)
+{
+	size_t k = 0;
+
+	for (int f = 0; f < PQnfields(res); f++) {
+		size_t len = (size_t)PQgetlength(res, t, f);
+		if (k + len < sizeof r->buf) {
+			memcpy(r->buf + k, PQgetvalue(res, t, f), len);
+			k += len;
+		}
+	}
+}
+
 static int pg_read(struct reader *r, const char *stmt, int n, const char *const *vals)
 {
 	PGresult *res = PQexecPrepared(r->c->conn, stmt, n, vals, NULL, NULL, 0);
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
-	if (ok) {	/* take the row's text, as a client would */
-		size_t k = 0;
-		for (int f = 0; f < PQnfields(res); f++) {
-			int len = PQgetlength(res, 0, f);
-			if (k + (size_t)len < sizeof r->buf) {
-				memcpy(r->buf + k, PQgetvalue(res, 0, f), (size_t)len);
-				k += (size_t)len;
-			}
-		}
+	if (ok) {
+		pg_take_row(r, res, 0);
 	} else {
 		msg(r->err, sizeof r->err, "%s %s: %s", stmt, vals[0],
 			 PQresultStatus(res) == PGRES_TUPLES_OK ? "no such row" : PQerrorMessage(r->c->conn));
@@ -1493,11 +1500,41 @@ static uint64_t *positions(struct sysctx *c, size_t *n)
 	return pos;
 }
 
+/* Reads n events one at a time with one(r, i, arg), timing each, until
+ * done or past the time cap; fills lat and note. Returns how many. */
+static size_t timed_reads(struct reader *r, size_t n,
+			  int (*one)(struct reader *r, size_t i, void *arg), void *arg,
+			  uint64_t *lat, char *note, size_t note_size)
+{
+	uint64_t deadline = now_ns() + (uint64_t)(g_max_seconds * 1e9);
+	size_t done = 0;
+
+	for (; done < n; done++) {
+		if (done && now_ns() > deadline)
+			break;
+		uint64_t t0 = now_ns();
+		int rc = one(r, done, arg);
+		uint64_t t1 = now_ns();
+		if (rc) {
+			msg(note, note_size, "ERROR after %zu reads: %s", done, r->err);
+			break;
+		}
+		lat[done] = t1 - t0;
+		progress();
+	}
+	return done;
+}
+
+static int read_nth_pos(struct reader *r, size_t i, void *pos)
+{
+	return read_pos(r, ((uint64_t *)pos)[i]);
+}
+
 /* W4: every event once, by global position. */
 static void w_read_all(struct sysctx *c, int row)
 {
 	struct reader *r = calloc(1, sizeof *r);
-	size_t n, done = 0;
+	size_t n;
 	uint64_t *pos = positions(c, &n);
 	uint64_t *lat = malloc((n + 1) * sizeof *lat);
 	char note[400] = "";
@@ -1506,20 +1543,8 @@ static void w_read_all(struct sysctx *c, int row)
 		die("out of memory");
 	phase("%s on %s", row_name[row], sys_name[c->sys]);
 	r->c = c;
-	uint64_t start = now_ns(), deadline = start + (uint64_t)(g_max_seconds * 1e9);
-	for (; done < n; done++) {
-		if (done && now_ns() > deadline)
-			break;
-		uint64_t t0 = now_ns();
-		int rc = read_pos(r, pos[done]);
-		uint64_t t1 = now_ns();
-		if (rc) {
-			msg(note, sizeof note, "ERROR after %zu reads: %s", done, r->err);
-			break;
-		}
-		lat[done] = t1 - t0;
-		progress();
-	}
+	uint64_t start = now_ns();
+	size_t done = timed_reads(r, n, read_nth_pos, pos, lat, note, sizeof note);
 	double secs = (double)(now_ns() - start) / 1e9;
 	if (!note[0] && done < n)
 		msg(note, sizeof note, "time cap: read %zu of %zu events", done, n);
@@ -1590,16 +1615,8 @@ static void w_read_feed(struct sysctx *c)
 				msg(note, sizeof note, "ERROR: page after %s: %s", num, PQerrorMessage(c->conn));
 			} else {
 				got = (uint64_t)PQntuples(res);
-				for (int t = 0; t < PQntuples(res); t++) {	/* take the text */
-					size_t k = 0;
-					for (int f = 0; f < PQnfields(res); f++) {
-						size_t len = (size_t)PQgetlength(res, t, f);
-						if (k + len < sizeof r->buf) {
-							memcpy(r->buf + k, PQgetvalue(res, t, f), len);
-							k += len;
-						}
-					}
-				}
+				for (int t = 0; t < PQntuples(res); t++)
+					pg_take_row(r, res, t);
 				if (got)
 					last = strtoull(PQgetvalue(res, (int)got - 1, 7), NULL, 10);
 			}
@@ -1625,32 +1642,28 @@ static void w_read_feed(struct sysctx *c)
 }
 
 /* W6: random events by stream and version, of the prefill. */
+static int read_random(struct reader *r, size_t i, void *rng)
+{
+	char stream[32];
+	uint64_t ver;
+
+	(void)i;
+	event_at(&r->c->L, splitmix(rng) % r->c->L.n, stream, &ver);
+	return read_sv(r, stream, ver);
+}
+
 static void w_random(struct sysctx *c)
 {
 	struct reader *r = calloc(1, sizeof *r);
-	uint64_t *lat = malloc((g_reads + 1) * sizeof *lat), rng = 12345, ver;
-	size_t done = 0;
-	char note[400] = "", stream[32];
+	uint64_t *lat = malloc((g_reads + 1) * sizeof *lat), rng = 12345;
+	char note[400] = "";
 
 	if (!r || !lat)
 		die("out of memory");
 	phase("W6 on %s", sys_name[c->sys]);
 	r->c = c;
-	uint64_t start = now_ns(), deadline = start + (uint64_t)(g_max_seconds * 1e9);
-	for (; done < g_reads && c->L.n; done++) {
-		if (done && now_ns() > deadline)
-			break;
-		event_at(&c->L, splitmix(&rng) % c->L.n, stream, &ver);
-		uint64_t t0 = now_ns();
-		int rc = read_sv(r, stream, ver);
-		uint64_t t1 = now_ns();
-		if (rc) {
-			msg(note, sizeof note, "ERROR after %zu reads: %s", done, r->err);
-			break;
-		}
-		lat[done] = t1 - t0;
-		progress();
-	}
+	uint64_t start = now_ns();
+	size_t done = c->L.n ? timed_reads(r, g_reads, read_random, &rng, lat, note, sizeof note) : 0;
 	double secs = (double)(now_ns() - start) / 1e9;
 	if (!note[0] && done < g_reads)
 		msg(note, sizeof note, "time cap: %zu of %" PRIu64 " reads", done, g_reads);
