@@ -80,12 +80,32 @@ static int check_line(const char *p, size_t n, char *why, size_t size)
 	return 0;
 }
 
-/* The index past the line end (CRLF or LF) that may follow a body at i. */
-static size_t past_line_end(const char *p, size_t n, size_t i)
+/* After a body that closed before p[i], only spaces and tabs may follow
+ * on its line, then the line end (LF or CRLF) or the end of the data.
+ * Sets *past to the index past them and returns 0; or, when anything else
+ * follows, sets *past to where it starts and returns EINVAL. */
+static int after_body(const char *p, size_t n, size_t i, size_t *past)
 {
-	if (i < n && p[i] == '\r')
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i < n && p[i] == '\r' && (i + 1 == n || p[i + 1] == '\n'))
 		i++;
 	if (i < n && p[i] == '\n')
+		i++;
+	else if (i < n && p[i] != '\r') {
+		*past = i;
+		return EINVAL;
+	}
+	*past = i;
+	return 0;
+}
+
+/* The length of the text at p up to its line end, at most max. */
+static size_t line_part(const char *p, size_t n, size_t max)
+{
+	size_t i = 0;
+
+	while (i < n && i < max && p[i] != '\n' && p[i] != '\r')
 		i++;
 	return i;
 }
@@ -118,8 +138,19 @@ static int skip_feed(msg_reader *m, const char *p, size_t n, size_t *used)
 		long end = m->skip_line ? 0 : es_json_frame_feed(&m->frame, p + i, 1);
 		if (end < 0)
 			m->skip_line = 1;
-		if ((m->skip_line && c == '\n') || end > 0) {
-			*used = end > 0 ? past_line_end(p, n, i + 1) : i + 1;
+		if (m->skip_line && c == '\n') {
+			*used = i + 1;
+			msg_reset(m);
+			return MSG_SKIPPED;
+		}
+		if (end > 0) {
+			size_t past;
+			if (after_body(p, n, i + 1, &past)) {
+				m->skip_line = 1;	/* and text after it, to its line's end */
+				i = past - 1;
+				continue;
+			}
+			*used = past;
 			msg_reset(m);
 			return MSG_SKIPPED;
 		}
@@ -160,10 +191,12 @@ int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 		}
 		if (m->len + take > m->limit) {
 			snprintf(why, why_size, "the message is over %zu bytes", m->limit);
-			if (end > 0) {		/* it ended: nothing to skip */
-				*used = past_line_end(p, n, i + take);
-				msg_reset(m);
+			if (end > 0 && !after_body(p, n, i + take, used)) {
+				msg_reset(m);	/* it ended: nothing to skip */
 				return EFBIG;
+			}
+			if (end > 0) {		/* ... but for text after it */
+				return start_skip(m, EFBIG, 0, 1);
 			}
 			*used = i + take;
 			return start_skip(m, EFBIG, m->body == 0 && p[i + take - 1] != '\n', 0);
@@ -209,8 +242,12 @@ int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 			}
 			m->line_start = m->len;
 		} else if (end > 0) {
-			/* The line end after the body belongs to it. */
-			*used = past_line_end(p, n, i);
+			/* The line end after the body belongs to it; any text
+			 * but blanks before it spoils the whole message. */
+			if (after_body(p, n, i, used))
+				return start_skip(m, bad(why, why_size,
+					"only spaces and tabs may follow the body on its line, not '%.*s'",
+					(int)line_part(p + *used, n - *used, 40), p + *used), 0, 1);
 			if (m->frame.too_deep) {
 				msg_reset(m);
 				return bad(why, why_size, "the body is nested deeper than %d",

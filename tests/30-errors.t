@@ -5,8 +5,8 @@
 # snapshot messages, bad checkpoint values, and stream and checkpoint names
 # that are not valid UTF-8 or hold control characters; each of which must
 # fail with EINVAL ("Invalid argument"), change nothing, and log one line;
-# then a body followed by garbage in the same write; and the daemon still
-# serving afterwards.
+# then text after a body on its line, which spoils the whole message; and
+# the daemon still serving afterwards.
 . "$(dirname "$0")/lib.sh"
 
 mount_esfs || { ok 1 "esfs mounts"; done_testing; }
@@ -216,34 +216,47 @@ is "$(try bash -c 'printf "" > "$1"' _ "$M/checkpoints/cp")" ok \
 	'an empty checkpoint value (no write() at all) is only a truncation'
 is "$(cat "$M/checkpoints/cp")" 1 "and leaves the checkpoint as it was"
 
-# ---- A body followed by garbage in the same write. --------------------
-# The bytes after the body's closing brace start the next message, so
-# "{}junk" is one good message and one bad one: the good one is committed,
-# the bad one gets the error, and nothing of it is stored.
+# ---- Text after a body on its line. ----------------------------------
+# After the body closes only spaces and tabs may follow on its line: any
+# other text there makes the whole message EINVAL, and nothing of it is
+# stored. Messages that each end their line still share one write.
 
 P=$M/streams/Junk-1
 mkdir "$P"
 log_before=$(wc -l < "$LOG")
 is "$(bad_fmt "$P/new" 'Expected-Version: 0\nEvent-Type: T\n\n{"a":1}junk\n')" "Invalid argument" \
 	'"{...}junk\n" in one write: the write fails with EINVAL'
-is "$(ls "$P" | grep -c '^[0-9]')" 1 "the complete message before the garbage is stored, nothing else"
-is "$(jq -c .data < "$P/1")" '{"a":1}' "and it is the body as written"
-is "$(( $(wc -l < "$LOG") - log_before ))" 1 "one log line for the garbage"
+is "$(ls "$P" | grep -c '^[0-9]')" 0 "nothing of the message is stored"
+is "$(( $(wc -l < "$LOG") - log_before ))" 1 "one log line for it"
+like "$(tail -n 1 "$LOG")" "only spaces and tabs may follow the body on its line, not 'junk'" \
+	"the log line says why"
 
-printf 'Expected-Version: 1\nEvent-Type: T\n\n{"a":2}junk' | cat > "$P/new" 2>/dev/null
-ok $((! $?)) '"{...}junk" without a newline: cat exits non-zero (junk is incomplete at close)'
-is "$(ls "$P" | grep -c '^[0-9]')" 2 "the complete message is stored, nothing of the junk"
-is "$(append "$P/new" 'Expected-Version: 2
+is "$(append "$P/new" 'Expected-Version: any
+Event-Type: H
+
+{} xyz
+')" "Invalid argument" "bash's printf of '{} xyz' fails with EINVAL"
+is "$(ls "$P" | grep -c '^[0-9]')" 0 "and stores nothing"
+
+printf 'Expected-Version: 0\nEvent-Type: T\n\n{"a":2}junk' | cat > "$P/new" 2>/dev/null
+ok $((! $?)) '"{...}junk" without a newline: cat exits non-zero'
+is "$(ls "$P" | grep -c '^[0-9]')" 0 "nothing is stored"
+is "$(append "$P/new" 'Expected-Version: 0
 Event-Type: T
 
-{"a":3}  ')" ok "trailing blanks after a body are not a message"
-is "$(ls "$P" | grep -c '^[0-9]')" 3 "and the message is stored"
+{"a":1}  ')" ok "trailing blanks after a body, at the end of the data, are not a message"
+is "$(bad_fmt "$P/new" 'Expected-Version: 1\nEvent-Type: T\n\n{"a":2} \t \r\nExpected-Version: 2\nEvent-Type: T\n\n{"a":3}\t\n')" ok \
+	"blanks, then CRLF or LF, end a body's line; two messages in one write"
+is "$(ls "$P" | grep -c '^[0-9]')" 3 "all three are stored"
 
 is "$(bad_fmt "$P/new" 'Expected-Version: 3\nEvent-Type: T\n\n{"a":4}}')" "Invalid argument" \
 	'"{...}}": the stray brace is an error'
-is "$(ls "$P" | grep -c '^[0-9]')" 4 "the complete message before it is stored"
-is "$(cat "$P"/* | jq -c .data | tr '\n' ' ')" '{"a":1} {"a":2} {"a":3} {"a":4} ' \
-	"the stream holds exactly the four good bodies"
+is "$(bad_fmt "$P/new" 'Expected-Version: 3\n\n[{"event_type":"T","data":{"a":4}},{"event_type":"T","data":{"a":5}}] ,\n')" \
+	"Invalid argument" "a batch followed by text on its line is an error"
+is "$(bad_fmt "$P/new" 'Expected-Version: 3\nEvent-Type: T\n\n{"a":4}\nExpected-Version: 4\nEvent-Type: T\n\n{"a":5}x\nExpected-Version: 4\nEvent-Type: T\n\n{"a":6}\n')" \
+	"Invalid argument" "of three messages in one write, the second has text after its body: the write fails"
+is "$(cat "$P"/0* | jq -c .data | tr '\n' ' ')" '{"a":1} {"a":2} {"a":3} {"a":4} ' \
+	"the first was committed before it, nothing of the second, and the write stopped there"
 
 # ---- Still serving. ---------------------------------------------------
 
