@@ -79,9 +79,13 @@ int sub_watch(struct esfs *fs);
 /* At unmount: stops the thread, answers what is parked, frees it all. */
 void sub_stop(void);
 
-/* Logging: to stderr in the foreground, to syslog otherwise. libfuse's
- * own messages go the same way. */
+/* Logging: to stderr in the foreground, to syslog otherwise, or to
+ * ~/.local/state/esfs/esfs.log when there is no syslog (see log.c).
+ * libfuse's own messages go the same way. */
 void log_init(int foreground);
+/* Copies n bytes of in to out as one line of text, control characters
+ * shown as \xHH; out (size bytes) is NUL-terminated. Returns its length. */
+size_t log_escape(const char *in, size_t n, char *out, size_t size);
 void log_line(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

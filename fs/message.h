@@ -1,5 +1,6 @@
 /* message.h — the message format written to streams/S/new and snapshots/S:
- * header lines, an empty line, and a JSON body (see INTERFACE.md).
+ * header lines, an empty line, and a JSON body (README.md, "The message
+ * format", and esfs(1) are the contract).
  *
  * A msg_reader receives the bytes of one open file as they arrive, in any
  * pieces, and says when a whole message is there; msg_parse_append and

@@ -102,7 +102,7 @@ static void set_attr(const struct esfs *fs, struct stat *st, fuse_ino_t ino,
 
 static void event_attr(const struct esfs *fs, const es_event *ev, struct stat *st)
 {
-	set_attr(fs, st, ino_make(K_EVENT, ev->position), S_IFREG | 0444, 2,
+	set_attr(fs, st, ino_make(K_EVENT, ev->position), S_IFREG | 0444, es_event_names(ev),
 		 (off_t)ev->json_len, ev->created_us);
 }
 
@@ -1152,8 +1152,10 @@ static int commit_message(struct esfs *fs, struct handle *h, char *why, size_t s
  *
  * The kernel cuts a large write() into requests of at most max_write bytes
  * and, when a later one fails, returns a short count instead of the error;
- * the writer then sends the rest again. Those bytes were consumed already,
- * so the resend is answered with the error it should have had. */
+ * the writer then sends the rest again, and its write loop may send the
+ * same rest again after that (libuv's does, then Node's own). Those bytes
+ * were consumed already, so every resend is answered with the error it
+ * should have had, until the writer sends something else. */
 static void remember_resend(struct handle *h, const char *p, size_t n, int err)
 {
 	free(h->resend);
@@ -1164,19 +1166,36 @@ static void remember_resend(struct handle *h, const char *p, size_t n, int err)
 		memcpy(h->resend, p, n);
 }
 
-/* Whether a write is the resend of remembered bytes; forgets them. */
+/* Whether a write is a resend of the remembered bytes: it starts with
+ * them, or is where they start. Other bytes make them forgotten. */
 static int is_resend(struct handle *h, const char *p, size_t n, int *err)
 {
-	int again;
-
 	if (!h->resend)
 		return 0;
-	again = memcmp(p, h->resend, n < h->resend_len ? n : h->resend_len) == 0;
-	*err = h->resend_err;
+	if (memcmp(p, h->resend, n < h->resend_len ? n : h->resend_len) == 0) {
+		*err = h->resend_err;
+		return 1;
+	}
 	free(h->resend);
 	h->resend = NULL;
 	h->resend_len = 0;
-	return again;
+	return 0;
+}
+
+/* Leaves the line "ENAME why" for a read-write opener of new to read,
+ * after a failed message, where a committed one leaves its version and
+ * position. */
+static void readback_failure(struct handle *h, int err, const char *why)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof line, "%s ", strerrorname_np(err));
+
+	if (n < 0 || !h->readback || h->out_len >= 64 * 1024)
+		return;
+	n += (int)log_escape(why, strlen(why), line + n, sizeof line - (size_t)n - 1);
+	line[n++] = '\n';
+	if (handle_put(h, line, (size_t)n) != 0)
+		log_line(LOG_WARNING, "no memory for the read-back line of a failed message");
 }
 
 /* Feeds a write to new or a snapshot: every message it completes is
@@ -1231,8 +1250,13 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 	}
 	if (!err && h->msg.skip)
 		err = h->failed;	/* all of it belongs to a failed message */
-	if (err && (committed > 0 || began_before))
+	/* A resend of bytes after the start of the failed message (a piece
+	 * the kernel cut off, the rest of a message the reader is skipping,
+	 * what follows a committed one) must fail as they did. */
+	if (err && (committed > 0 || began_before || h->msg.skip))
 		remember_resend(h, buf + committed, size - committed, err);
+	if (fresh)
+		readback_failure(h, err, why);
 	pthread_mutex_unlock(&h->lock);
 
 	if (fresh)

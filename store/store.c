@@ -205,6 +205,20 @@ static void decode_event(uint64_t pos, const MDB_val *v, es_event *ev)
 	ev->json_len = v->mv_size - EVENT_HDR;
 }
 
+unsigned es_event_names(const es_event *ev)
+{
+	/* The envelope starts {"event_id":"<36>","stream_id":"<name>" */
+	const size_t at = sizeof "{\"event_id\":\"" - 1 + 36 + sizeof "\",\"stream_id\":\"" - 1;
+
+	for (size_t i = at; i < ev->json_len && ev->json[i] != '"'; i++) {
+		if (ev->json[i] == '\\')
+			i++;	/* an escaped '"' or '\\' */
+		else if (ev->json[i] == '-')
+			return i > at ? 4 : 3;	/* a category: the text before it */
+	}
+	return 3;
+}
+
 static void decode_stream(uint64_t id, const MDB_val *v, es_stream *st)
 {
 	const char *p = v->mv_data;
@@ -630,6 +644,27 @@ static int open_dbs(es_store *s, const char *dir)
 	return rc ? lmdb_fail(rc, "creating the store") : 0;
 }
 
+int es_mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof buf)
+		return fail(ENAMETOOLONG, "cannot create %s: %s", path, strerror(ENAMETOOLONG));
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return fail(errno, "cannot create %s: %s", buf, strerror(errno));
+		if (c == '\0')
+			return 0;
+		*p = c;
+	}
+}
+
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
 	es_store *s = calloc(1, sizeof *s);
@@ -648,10 +683,8 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	pthread_mutex_init(&s->queue_lock, NULL);
 	s->queue_tail = &s->queue;
 
-	if (!s->read_only && mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		err = fail(errno, "cannot create %s: %s", dir, strerror(errno));
+	if (!s->read_only && (err = es_mkdirs(dir, 0700)))
 		goto out_free;
-	}
 	rc = mdb_env_create(&s->env);
 	if (rc) {
 		err = lmdb_fail(rc, "creating the LMDB environment");

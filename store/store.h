@@ -47,6 +47,7 @@
 #define ES_STORE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 /* Expected version that disables the check. */
@@ -136,8 +137,13 @@ typedef struct es_appended {
 /* The reason for the last failure in the calling thread, one line. */
 const char *es_why(void);
 
-/* Opens the store in directory dir, creating the directory and the store
- * when missing (unless opts->read_only). opts may be NULL. The memory map
+/* Creates directory path and its missing parents, like mkdir -p: those
+ * it creates get mode (less the umask). 0, or an errno with es_why(). */
+int es_mkdirs(const char *path, mode_t mode);
+
+/* Opens the store in directory dir, creating the directory (and its
+ * missing parents, mode 0700) and the store when missing (unless
+ * opts->read_only). opts may be NULL. The memory map
  * grows on demand, and a process reading the store follows when another
  * grows it; there is no size to tune. Reader slots left by processes that
  * died are freed here and, while the store is open, every minute. */
@@ -209,6 +215,10 @@ int es_stream_get_id(es_read *r, uint64_t id, es_stream *out);
 
 /* The event at a global position, or at a version of a stream. */
 int es_event_get(es_read *r, uint64_t position, es_event *out);
+/* How many directories list the event: all/, streams/S/ and types/T/, and
+ * categories/C/ when its stream's name has a category (3 or 4). Read from
+ * the event's own bytes, so the same for every read of it. */
+unsigned es_event_names(const es_event *ev);
 int es_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
 		    es_event *out);
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 10-tree.t — the tree of INTERFACE.md: the root, stream directories and
+# 10-tree.t — the tree (README.md, "The tree"): the root, stream directories and
 # their listings, event files (names, plain-number lookups, one inode in
 # streams/S and all/, mode, size, mtime), the envelope (key order, one
 # line, data kept byte for byte less insignificant whitespace), versions and
@@ -112,8 +112,8 @@ f2=$M/streams/$A/$(pad 2)
 g2=$(jq -r .global_position < "$f2")
 is "$(stat -c %i "$f2")" "$(stat -c %i "$M/all/$(pad "$g2")")" \
 	"the same event in streams/S and all/ has the same st_ino"
-is "$(stat -c %h "$f2")" 2 "st_nlink of an event in streams/S is 2"
-is "$(stat -c %h "$M/all/$(pad "$g2")")" 2 "st_nlink of an event in all/ is 2"
+is "$(stat -c %h "$f2")" 4 "st_nlink of an event of $A is 4: streams/$A, all, types/T, categories/Order"
+is "$(stat -c %h "$M/all/$(pad "$g2")")" 4 "the same in all/"
 is "$(stat -c %i "$M/streams/$A/2")" "$(stat -c %i "$f2")" \
 	"the plain-number name is the same inode"
 is "$(stat -c %i "$M/all/$(pad 1)")" "$(stat -c %i "$M/streams/$A/$(pad 1)")" \
@@ -227,7 +227,7 @@ is "$ncat $ntypes" "3 3" "3 categories and 3 event types"
 is "$(find "$M" -type d | wc -l)" 18 "find -type d counts root, 8 top dirs, 3 streams, 3 categories and 3 types"
 out=$(ls -l "$M/all")
 ok $? "ls -l all works"
-is "$(printf '%s\n' "$out" | grep -c '^-r--r--r-- 2 ')" 21 "ls -l all shows 21 files -r--r--r-- with 2 links"
+is "$(printf '%s\n' "$out" | grep -c '^-r--r--r-- 4 ')" 21 "ls -l all shows 21 files -r--r--r-- with 4 links (all, streams, types, categories)"
 is "$(ls -l "$M/streams/$A" | grep -c ' new$')" 1 "ls -l of a stream shows new"
 is "$(stat -c %F "$M/streams/$A")" directory "a stream is a directory"
 

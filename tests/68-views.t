@@ -56,10 +56,14 @@ is "$(find "$M/categories" -name "$lead" | wc -l)" 0 "nor is one that starts wit
 for p in 1 3 9; do
 	n=$(printf '%020d' $p)
 	is "$(stat -c '%i %h %s %Y %a' "$M/categories/Order/$n")" "$(stat -c '%i %h %s %Y %a' "$M/all/$n")" \
-		"categories/Order/$n is all/$n: same inode, nlink 2, size, mtime, mode"
+		"categories/Order/$n is all/$n: same inode, nlink, size, mtime, mode"
 	is "$(stat -c %i "$M/types/OrderPlaced/$n")" "$(stat -c %i "$M/all/$n")" "types/OrderPlaced/$n too"
 done
-is "$(stat -c %h "$M/all/$(pad 1)")" 2 "an event's st_nlink is 2"
+is "$(stat -c %h "$M/all/$(pad 1)")" 4 "an event in a category has 4 names: st_nlink 4"
+is "$(stat -c %h "$M/all/$solo")" 3 "an event of a stream without '-' has 3: st_nlink 3"
+is "$(stat -c %h "$M/all/$lead")" 3 "so has one of a stream that starts with '-'"
+is "$(find "$M/all" -links 4 | wc -l)" "$(ls "$M/categories"/*/ | grep -c '^[0-9]')" \
+	"find -links 4 finds exactly the events in a category"
 is "$(cat "$M/categories/Order/3")" "$(cat "$M/all/$(pad 3)")" "the plain number finds the event"
 is "$(try cat "$M/categories/Order/$(pad 2)")" "No such file or directory" "a position not in the view: ENOENT"
 is "$(try cat "$M/types/Noted/$(pad 1)")" "No such file or directory" "... in types/ too"

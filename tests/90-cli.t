@@ -127,6 +127,35 @@ ok $? "the background daemon exits after fusermount3 -u"
 mountpoint -q "$M"
 ok $((! $?)) "nothing is mounted"
 
+# ---- background mode with no syslog: the log lines go to a file
+# Where there is no syslog socket (no /dev/log, as in many containers),
+# a background esfs writes its log lines to
+# $XDG_STATE_HOME/esfs/esfs.log (~/.local/state/esfs/esfs.log), and says
+# so on its stderr before it detaches. In this test's own mount namespace
+# /dev/log is hidden when the machine has one.
+if [ -S /dev/log ]; then
+	mount --bind /dev/null /dev/log 2>/dev/null || diag "cannot hide /dev/log"
+fi
+if [ -S /dev/log ]; then
+	ok 0 "# SKIP /dev/log cannot be hidden here"
+	ok 0 "# SKIP"
+	ok 0 "# SKIP"
+else
+	mkdir -p "$T/home"
+	run env -u XDG_STATE_HOME HOME="$T/home" "$ESFS" "$STORE" "$M"
+	is "$err" "esfs: no syslog here (no /dev/log); log lines go to $T/home/.local/state/esfs/esfs.log" \
+		"no syslog: esfs says where its log lines go"
+	mkdir -p "$M/streams/Log-1"
+	printf 'Expected-Version: 5\nEvent-Type: T\n\n{}\n' > "$M/streams/Log-1/new" 2>/dev/null
+	fusermount3 -u "$M"
+	gone "$ESFS $STORE $M"
+	like "$(cat "$T/home/.local/state/esfs/esfs.log" 2>&1)" \
+		'^[0-9-]+T[0-9:]+Z esfs\[[0-9]+\]: serving .*
+.* esfs\[[0-9]+\]: append to stream Log-1: wrong expected version: stream Log-1, expected 5, actual 0 \(EEXIST\)' \
+		"the file has the start and the failed append, one line each"
+	is "$(stat -c %a "$T/home/.local/state/esfs")" 700 "its directory is made with mode 0700"
+fi
+
 # ---- make install, mount -t fuse.esfs, fstab
 
 make -C "$TOP" install DESTDIR="$T/inst" PREFIX=/usr > "$T/make.out" 2>&1
