@@ -23,7 +23,7 @@ PKGS = fuse3 lmdb jansson uuid
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
 	uuid-dev fuse3 perl jq rsync procps util-linux valgrind \
-	clang libclang-rt-14-dev python3 systemd
+	clang libclang-rt-14-dev python3 systemd nodejs
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \
