@@ -69,7 +69,7 @@ refused "ln event in the stream" "$EPERM" ln "$E" "$S/link"
 refused "ln event in all/" "$EPERM" ln "$E" "$M/all/$(pad 9)"
 refused "ln -s in the stream" "$EPERM" ln -s "$E" "$S/symlink"
 is "$(sha256sum < "$E")" "$sum" "the event's bytes are unchanged after all of it"
-is "$(stat -c '%a %h %s' "$E")" "444 2 $(wc -c < "$E")" "and its mode, links and size"
+is "$(stat -c '%a %h %s' "$E")" "444 4 $(wc -c < "$E")" "and its mode, links (all, streams, types, categories) and size"
 
 # ---- new, and creating or removing anything else. ---------------------
 
