@@ -1,9 +1,10 @@
 # Makefile — builds esfs, runs its tests, installs it. See README.md.
 #
 #   make            build bin/esfs and bin/esfsctl
-#   make check      build and run every test through prove
+#   make check      build and run every test through prove: the C tests
+#                   first, then the shell tests (see tests/README.md)
 #   make check-asan the same under AddressSanitizer and UBSan
-#   make check-valgrind  the store's tests under valgrind
+#   make check-valgrind  the C tests under valgrind
 #   make fuzz       build the message fuzzer with clang, run it FUZZ_SECONDS
 #   make install    install to $(DESTDIR)$(PREFIX) (default /usr/local)
 #   make deps       install the Debian packages to build and test (as root)
@@ -37,7 +38,9 @@ CTL_BIN ?= bin/esfsctl
 STORE_OBJ = $(O)/store/store.o $(O)/store/json.o
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
-TEST_BIN = $(O)/tests/store.t
+# The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
+C_TESTS = $(patsubst tests/%.c,$(O)/tests/%.t,$(wildcard tests/*.c))
+STORE_TESTS = $(filter $(O)/tests/store-%.t,$(C_TESTS))
 
 all: $(ESFS_BIN) $(CTL_BIN)
 
@@ -61,13 +64,16 @@ $(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
 $(CTL_OBJ): override CFLAGS += -Istore
 
-$(O)/tests/%.t: tests/%.c tests/tap.h $(O)/libstore.a
+# The store's tests link the store library.
+$(STORE_TESTS): $(O)/tests/%.t: tests/%.c tests/store-fixture.h tests/tap.h \
+		store/store.h store/json.h $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
 
-check: $(ESFS_BIN) $(CTL_BIN) $(TEST_BIN)
+# The C tests run first: they need no mount, and a broken store shows there before the shell tests fail in its wake.
+check: $(ESFS_BIN) $(CTL_BIN) $(C_TESTS)
 	ESFS=$(abspath $(ESFS_BIN)) ESFSCTL=$(abspath $(CTL_BIN)) \
-		prove -f tests/*.t $(TEST_BIN)
+		prove -f $(C_TESTS) tests/*.t
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer: any
 # report aborts the daemon or the test, and fails the run.
@@ -77,9 +83,11 @@ check-asan:
 		CFLAGS="-O1 -g -fno-omit-frame-pointer $(SANITIZE)" \
 		LDFLAGS="$(SANITIZE)" check
 
-# The store's tests under valgrind's memcheck.
-check-valgrind: $(TEST_BIN)
-	valgrind -q --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes $(TEST_BIN)
+# The C tests under valgrind's memcheck: a leak or an invalid access fails
+# the test it happens in.
+VALGRIND = valgrind -q --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes
+check-valgrind: $(C_TESTS)
+	prove -f --exec '$(VALGRIND)' $(C_TESTS)
 
 # libFuzzer on the message reader and parsers (tests/fuzz/message.c), built
 # with clang from the sources, run for FUZZ_SECONDS on a scratch copy of the
