@@ -64,13 +64,20 @@ $(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
 $(CTL_OBJ): override CFLAGS += -Istore
 
-# The store's tests link the store library.
+# The store's tests link the store library; tests/message.c the message
+# reader and parsers of the daemon (fs/message.o) and store/json.c.
 $(STORE_TESTS): $(O)/tests/%.t: tests/%.c tests/store-fixture.h tests/tap.h \
 		store/store.h store/json.h $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
 
-# The C tests run first: they need no mount, and a broken store shows there before the shell tests fail in its wake.
+$(O)/tests/message.t: tests/message.c tests/tap.h fs/message.h store/json.h \
+		store/store.h $(O)/fs/message.o $(O)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/fs/message.o $(O)/libstore.a $(LDLIBS)
+
+# The C tests run first: they need no mount, and a broken store or message
+# reader shows there before the shell tests fail in its wake.
 check: $(ESFS_BIN) $(CTL_BIN) $(C_TESTS)
 	ESFS=$(abspath $(ESFS_BIN)) ESFSCTL=$(abspath $(CTL_BIN)) \
 		prove -f $(C_TESTS) tests/*.t

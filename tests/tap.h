@@ -9,6 +9,10 @@
  *   diag(fmt, ...)                            a "# " comment on stderr
  *   note(fmt, ...)                            a "# " comment on stdout
  *   bail_out(fmt, ...)                        "Bail out!" and exit(255)
+ *   todo(reason)                              the checks that follow, until
+ *                                             todo(NULL), are TODO: they show
+ *                                             a known bug, and prove does
+ *                                             not count their failures
  *   done_testing()                            prints the plan "1..N" and
  *                                             returns the exit status
  *
@@ -28,7 +32,8 @@
 
 struct tap_state {
 	int run;		/* checks made */
-	int failed;		/* checks that failed */
+	int failed;		/* checks that failed, TODO ones not counted */
+	const char *todo;	/* the reason the checks made now are TODO */
 };
 
 static inline struct tap_state *tap_state(void)
@@ -91,7 +96,14 @@ static inline void bail_out(const char *fmt, ...)
 	exit(255);
 }
 
-/* Prints "ok N - name" or "not ok N - name" and, on failure, where. */
+/* Marks the checks that follow as TODO (reason not NULL) or not (NULL). */
+static inline void todo(const char *reason)
+{
+	tap_state()->todo = reason;
+}
+
+/* Prints "ok N - name" or "not ok N - name" (with " # TODO reason" while
+ * todo() is set) and, on failure, where. */
 static inline int tap_vresult(int pass, const char *file, int line,
 			      const char *fmt, va_list ap)
 {
@@ -103,13 +115,14 @@ static inline int tap_vresult(int pass, const char *file, int line,
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
 	st->run++;
-	if (!pass)
+	if (!pass && !st->todo)
 		st->failed++;
-	printf("%sok %d%s%s\n", pass ? "" : "not ", st->run, *name ? " - " : "",
-	       name);
+	printf("%sok %d%s%s%s%s\n", pass ? "" : "not ", st->run, *name ? " - " : "",
+	       name, st->todo ? " # TODO " : "", st->todo ? st->todo : "");
 	fflush(stdout);
 	if (!pass)
-		diag("  Failed test '%s'\n  at %s line %d.", name, file, line);
+		diag("  Failed %stest '%s'\n  at %s line %d.", st->todo ? "(TODO) " : "",
+		     name, file, line);
 	return pass;
 }
 
