@@ -40,7 +40,6 @@ FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
 C_TESTS = $(patsubst tests/%.c,$(O)/tests/%.t,$(wildcard tests/*.c))
-STORE_TESTS = $(filter $(O)/tests/store-%.t,$(C_TESTS))
 
 all: $(ESFS_BIN) $(CTL_BIN)
 
@@ -64,10 +63,11 @@ $(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
 $(CTL_OBJ): override CFLAGS += -Istore
 
-# The store's tests link the store library; tests/message.c the message
-# reader and parsers of the daemon (fs/message.o) and store/json.c.
-$(STORE_TESTS): $(O)/tests/%.t: tests/%.c tests/store-fixture.h tests/tap.h \
-		store/store.h store/json.h $(O)/libstore.a
+# A C test links the store library (the store's tests, tests/store-*.c,
+# share tests/store-fixture.h); tests/message.c links the message reader
+# and parsers of the daemon (fs/message.o) and store/json.c.
+$(O)/tests/%.t: tests/%.c tests/store-fixture.h tests/tap.h store/store.h \
+		store/json.h $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
 
