@@ -133,9 +133,7 @@ static void test_streams(void)
 	ok(both_ways, "es_stream_get_id gives back each stream by its id");
 	es_read_end(r);
 
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- The envelope. --------------------------------------------------- */
@@ -276,9 +274,7 @@ static void test_envelope(void)
 	} else {
 		ok(0, "event 2 is there");
 	}
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Expected versions. ---------------------------------------------- */
@@ -348,9 +344,7 @@ static void test_expected_version(void)
 	ok(a.first_version == 5 && a.last_version == 6, "... versions 5 and 6");
 	fails(es_append(s, NM("Acct-9"), 5, two, 2, NULL), EEXIST, "a batch at expected 5");
 	is_int(version_of(s, "Acct-9"), 6, "... stored nothing");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Batches. -------------------------------------------------------- */
@@ -379,9 +373,7 @@ static void test_nul_in_json(void)
 		      "metadata with a raw NUL after a literal");
 	}
 	is_int(head_of(s), 0, "nothing was stored");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* n events get consecutive versions and positions; one bad event (bad
@@ -505,9 +497,7 @@ static void test_batches(void)
 	   a.first_position == head + 1 && a.last_position == head + MANY,
 	   "... consecutive versions and positions");
 	free(many);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Idempotency. ---------------------------------------------------- */
@@ -611,9 +601,7 @@ static void test_idempotency(void)
 	fails(es_append(s, NM("T"), ES_ANY, batch, 3, NULL), EEXIST,
 	      "S's whole batch, appended to T");
 	is_int(head_of(s), head, "nothing stored");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Size limits. ---------------------------------------------------- */
@@ -703,15 +691,11 @@ static void test_missing_stream(void)
 	      "deleting the snapshot of a missing stream");
 	is_int(head_of(s), 0, "nothing stored");
 	is_int(stream_count(s), 0, "no stream made");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	memset(name255, 'n', 255);
 	memset(name256, 'n', 256);
 	test_streams();

@@ -243,15 +243,11 @@ static void test_threads(void)
 	ok(w.n == RACE_TARGET && gapless_versions(&w, 1, id_of(s, "race")) &&
 	   gapless_positions(&w, head + 1), "race has exactly %d gapless events", RACE_TARGET);
 	events_free(&w);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	test_threads();
 	return done_testing();
 }

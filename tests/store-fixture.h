@@ -72,6 +72,15 @@ static inline void rm_store(const char *dir)
 		diag("cannot remove %s: %s", dir, strerror(errno));
 }
 
+/* The end of a topic: closes s and removes its directory dir (a path from
+ * tmp_dir, freed). */
+static inline void done_store(es_store *s, char *dir)
+{
+	es_close(s);
+	rm_store(dir);
+	free(dir);
+}
+
 /* Opens a store that must open. */
 static inline es_store *open_store(const char *dir, const es_options *o)
 {

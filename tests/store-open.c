@@ -341,9 +341,7 @@ static void test_open_errors(void)
 	   "after the read-only session the snapshot is still at version 1");
 	ok(es_checkpoint_get(r, NM("r"), &cp) == ENOENT, "... and r was not reserved");
 	es_read_end(r);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Map growth. ----------------------------------------------------- */
@@ -429,9 +427,7 @@ static void test_map_growth(const char *self)
 	   (unsigned long long)want, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	close(ready[0]);
 	close(go[1]);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 int main(int argc, char *argv[])

@@ -66,9 +66,7 @@ static void test_reads(void)
 	es_head(r, &hp, &t0);
 	ok(hp == before + 1, "a new view sees the new event");
 	es_read_end(r);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Walks. ---------------------------------------------------------- */
@@ -255,9 +253,7 @@ static void test_walks(void)
 	       "es_checkpoints_walk from after the reserved id");
 	ok(cl.n == 1 && !strcmp(cl.name[0], "two"), "visits two");
 	es_read_end(r);
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* Many streams: walks and lookups stay in numeric id order past id 255
@@ -303,9 +299,7 @@ static void test_many_streams(void)
 		   "es_stream_walk of %s visits its one event only", name);
 		events_free(&w);
 	}
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* created_at never decreases along positions, and matches created_us. */
@@ -343,15 +337,11 @@ static void test_created_at_order(void)
 	is_str(buf, "1970-01-01T00:00:00.000000Z", "es_time_format(0)");
 	es_time_format(INT64_C(1795430400123456), buf);
 	is_str(buf, "2026-11-23T10:40:00.123456Z", "es_time_format of a time in 2026");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	test_reads();
 	test_walks();
 	test_many_streams();

@@ -84,9 +84,7 @@ static void test_snapshots(void)
 	is_int(version_of(s, "S"), 3, "deleting a snapshot loses no event");
 	fails(es_snapshot_delete(s, NM("S")), ENOENT, "deleting it again");
 	is_int(es_snapshot_put(s, NM("S"), 3, NM("{}")), 0, "a new snapshot after the delete");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
 /* ---- Checkpoints. ---------------------------------------------------- */
@@ -181,15 +179,11 @@ static void test_checkpoints(void)
 	uint64_t did = 0;
 	is_int(es_checkpoint_reserve(s, NM("d"), &did), 0, "reserve d");
 	ok(did != cid && did != rid, "a new name gets a new id");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	test_snapshots();
 	test_checkpoints();
 	return done_testing();

@@ -286,10 +286,8 @@ static void test_admin(void)
 	free(dir3);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	test_admin();
 	return done_testing();
 }

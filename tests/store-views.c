@@ -154,15 +154,11 @@ static void test_views(void)
 	is_int(append1(s, "Order-9", ES_ANY, "Placed", "{}", NULL, NULL), 0, "append 10 after the upgrade");
 	view_positions(s, ES_CATEGORY, "Order", 0, got);
 	is_str(got, "1 3 6 8 9 10 ", "the upgraded store indexes new events");
-	es_close(s);
-	rm_store(dir);
-	free(dir);
+	done_store(s, dir);
 }
 
-int main(int argc, char *argv[])
+int main(void)
 {
-	(void)argc;
-	(void)argv;
 	test_views();
 	return done_testing();
 }
