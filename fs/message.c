@@ -89,10 +89,10 @@ static int after_body(const char *p, size_t n, size_t i, size_t *past)
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
 	if (i < n && p[i] == '\r' && (i + 1 == n || p[i + 1] == '\n'))
-		i++;
+		i++;	/* a CR that ends the data, or of a CRLF */
 	if (i < n && p[i] == '\n')
 		i++;
-	else if (i < n && p[i] != '\r') {
+	else if (i < n) {
 		*past = i;
 		return EINVAL;
 	}
