@@ -57,8 +57,8 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(STORE_OBJ): store/store.h store/json.h
-$(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
-$(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
+$(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
+$(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h
 $(CTL_OBJ): override CFLAGS += -Istore
 
 $(O)/tests/%.t: tests/%.c tests/tap.h $(O)/libstore.a

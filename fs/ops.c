@@ -23,6 +23,7 @@
  */
 #include "esfs.h"
 #include "message.h"
+#include "../store/names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,20 +38,19 @@
 #include <syslog.h>
 
 #define FOREVER 86400.0		/* seconds; immutable nodes */
-#define EVENT_NAME_LEN 20	/* zero-padded decimal */
 
 static const struct {
 	const char *name;
 	fuse_ino_t ino;
 } top[] = {
-	{"streams", INO_STREAMS},
-	{"all", INO_ALL},
-	{"snapshots", INO_SNAPSHOTS},
-	{"checkpoints", INO_CHECKPOINTS},
-	{"feed", INO_FEED},
-	{"subscriptions", INO_SUBSCRIPTIONS},
-	{"categories", INO_CATEGORIES},
-	{"types", INO_TYPES},
+	{ES_DIR_STREAMS, INO_STREAMS},
+	{ES_DIR_ALL, INO_ALL},
+	{ES_DIR_SNAPSHOTS, INO_SNAPSHOTS},
+	{ES_DIR_CHECKPOINTS, INO_CHECKPOINTS},
+	{ES_DIR_FEED, INO_FEED},
+	{ES_DIR_SUBSCRIPTIONS, INO_SUBSCRIPTIONS},
+	{ES_DIR_CATEGORIES, INO_CATEGORIES},
+	{ES_DIR_TYPES, INO_TYPES},
 };
 #define NTOP (sizeof top / sizeof top[0])
 
@@ -275,7 +275,7 @@ static int parse_event_name(const char *name, uint64_t *n)
 	uint64_t v = 0;
 	size_t len = strlen(name);
 
-	if (len == 0 || len > EVENT_NAME_LEN)
+	if (len == 0 || len > ES_EVENT_NAME_LEN)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (name[i] < '0' || name[i] > '9')
@@ -302,7 +302,7 @@ static int parse_position(const char *name, uint64_t *n)
 
 static void event_name(uint64_t n, char *buf)
 {
-	snprintf(buf, EVENT_NAME_LEN + 1, "%020llu", (unsigned long long)n);
+	snprintf(buf, ES_EVENT_NAME_LEN + 1, ES_EVENT_NAME_FMT, n);
 }
 
 /* ---- Lookup and attributes. ------------------------------------------ */
@@ -379,7 +379,7 @@ static int lookup_in(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 	}
 	if (ino_kind(parent) != K_STREAM)
 		return ENOTDIR;
-	if (strcmp(name, "new") == 0)
+	if (strcmp(name, ES_NEW) == 0)
 		return node_attr(fs, rd, ino_make(K_NEW, ino_id(parent)), st, et, at);
 	if (parse_event_name(name, &n) ||
 	    es_stream_event(rd, ino_id(parent), n, &ev))
@@ -498,7 +498,7 @@ static int list_event(void *arg, const es_event *ev)
 {
 	struct listing *l = arg;
 	struct stat st;
-	char name[EVENT_NAME_LEN + 1];
+	char name[ES_EVENT_NAME_LEN + 1];
 	uint64_t n = l->by_version ? ev->version : ev->position;
 
 	event_name(n, name);
@@ -581,7 +581,7 @@ static int list_dir(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 		if (off < 3) {
 			if ((err = node_attr(l->fs, rd, ino_make(K_NEW, ino_id(ino)), &st, &et, &at)))
 				return err;
-			if (list_add(l, "new", &st, et, at, 3))
+			if (list_add(l, ES_NEW, &st, et, at, 3))
 				return 0;
 		}
 		l->base = 3;
@@ -1339,7 +1339,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (err)
 		refuse(req, err, "unlink %s/%s: %s",
-		       parent == INO_SNAPSHOTS ? "snapshots" : "checkpoints", name, es_why());
+		       parent == INO_SNAPSHOTS ? ES_DIR_SNAPSHOTS : ES_DIR_CHECKPOINTS, name, es_why());
 	else
 		fuse_reply_err(req, 0);
 }
