@@ -12,12 +12,9 @@
 
 struct esfs {
 	es_store *store;
-	const char *store_dir;	/* absolute */
 	uid_t uid;		/* owner of every file: the mounting user */
 	gid_t gid;
 	size_t max_message;	/* largest message written to new or a snapshot */
-	int lock_fd;		/* STORE_DIR/esfs.lock, held by a read-write
-				 * mount; -1 on a read-only one */
 };
 
 extern const struct fuse_lowlevel_ops esfs_ops;
@@ -70,8 +67,8 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	      off_t off, int nonblock);
 void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
 	      struct fuse_pollhandle *ph);
-/* After an append: tells read-only mounts of the store, and serves the
- * parked reads and polls that now have data. */
+/* After an append: serves the parked reads and polls that now have data.
+ * (Read-only mounts of the store hear of the commit from the store.) */
 void sub_appended(struct esfs *fs);
 /* On a read-only mount another process appends: sub_watch starts a thread
  * that wakes the subscribers on its commits. 0, or -1 after printing why. */

@@ -1396,8 +1396,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs st;
 
 	(void)ino;
-	if (statvfs(fs->store_dir, &st) != 0) {
-		fuse_reply_err(req, errno);
+	int err = es_statfs(fs->store, &st);
+
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	st.f_namemax = 255;

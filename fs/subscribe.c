@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -272,15 +271,10 @@ void sub_wake(struct esfs *fs)
 	pthread_mutex_unlock(&lock);
 }
 
-/* The read-write daemon touches STORE_DIR/esfs.lock after every append,
- * once the commit is visible to every reader: read-only mounts of the
- * store watch for that (see watch). */
+/* The store tells read-only mounts of the commit itself (es_watch_open);
+ * here the subscribers of this mount are served. */
 void sub_appended(struct esfs *fs)
 {
-	if (fs->lock_fd >= 0 && futimens(fs->lock_fd, NULL) != 0)
-		log_line(LOG_WARNING, "telling read-only mounts of an append (touching "
-			 "esfs.lock): %s; their subscribers wait for the next one",
-			 strerror(errno));
 	sub_wake(fs);
 }
 
@@ -329,29 +323,16 @@ void sub_release(struct sub *s)
 }
 
 /* ---- A read-only mount: another daemon appends. ---------------------- *
- * The thread watches the store's directory with inotify and wakes the
- * subscribers on every change of a file in it. A read view opened after a
- * commit is visible sees its events, and one opened before sees none, so
- * a wake can only be early, never wrong: a wake that finds nothing new
- * leaves the waiters parked. What matters is a change that comes after
- * the commit is visible to readers:
- *
- *   - esfs.lock, touched by the read-write esfs after each append has
- *     returned (sub_appended): a commit it made is visible by then;
- *   - data.mdb, which LMDB writes at each commit, the meta page last. That
- *     is not enough alone: LMDB tells readers of the new transaction (in
- *     lock.mdb, a shared mapping, which inotify does not see) just after
- *     the meta page's write, so a wake that runs in between sees the commit
- *     before it; for a writer other than esfs, the next commit wakes them.
- *
- * Events that queue up while a wake runs are drained at once by the next
- * one. */
+ * The thread waits on the store's commit notification (es_watch_open) and
+ * wakes the subscribers. A wake can only be early, never wrong: a wake
+ * that finds nothing new leaves the waiters parked, and the store's next
+ * word wakes them again. Notifications that queue up while a wake runs are
+ * drained at once by the next one. */
 static void *watch(void *arg)
 {
 	struct esfs *fs = arg;
 	struct pollfd p[2] = {{.fd = watch_fd, .events = POLLIN},
 			      {.fd = stop_fd, .events = POLLIN}};
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
@@ -364,23 +345,21 @@ static void *watch(void *arg)
 		}
 		if (p[1].revents)
 			return NULL;
-		while (read(watch_fd, buf, sizeof buf) > 0)
-			;	/* nonblocking: drained */
+		es_watch_drain(fs->store);
 		sub_wake(fs);
 	}
 }
 
 int sub_watch(struct esfs *fs)
 {
-	const char *dir = fs->store_dir;
 	sigset_t all, old;
 
-	watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (watch_fd < 0 || stop_fd < 0 ||
-	    inotify_add_watch(watch_fd, dir, IN_MODIFY | IN_ATTRIB) < 0) {
-		fprintf(stderr, "esfs: cannot watch %s for appends: %s\n", dir, strerror(errno));
-		sub_stop();
+	if (es_watch_open(fs->store, &watch_fd) != 0) {
+		fprintf(stderr, "esfs: %s\n", es_why());
+		return -1;
+	}
+	if ((stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "esfs: cannot watch the store for appends: %s\n", strerror(errno));
 		return -1;
 	}
 	/* Signals go to the threads libfuse waits in. */
@@ -389,7 +368,7 @@ int sub_watch(struct esfs *fs)
 	int err = pthread_create(&watcher, NULL, watch, fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
-		fprintf(stderr, "esfs: cannot start the watcher of %s: %s\n", dir, strerror(err));
+		fprintf(stderr, "esfs: cannot start the watcher of the store: %s\n", strerror(err));
 		sub_stop();
 		return -1;
 	}
@@ -411,10 +390,8 @@ void sub_stop(void)
 		pthread_join(watcher, NULL);
 		watching = 0;
 	}
-	if (watch_fd >= 0)
-		close(watch_fd);
 	if (stop_fd >= 0)
-		close(stop_fd);
+		close(stop_fd);	/* watch_fd is the store's */
 	watch_fd = stop_fd = -1;
 	pthread_mutex_lock(&lock);
 	drop_waiters(NULL);

@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,7 +64,6 @@ struct restore {
 
 	const char *dir;	/* STORE_DIR */
 	int made_dir;		/* this run created it; -1 before it is made */
-	int lock_fd;		/* STORE_DIR/esfs.lock, held while restoring */
 	es_store *s;
 	int importing;		/* in steps 2 and 3 */
 
@@ -654,10 +652,6 @@ static void undo(struct restore *r)
 		es_close(r->s);
 		r->s = NULL;
 	}
-	if (r->lock_fd >= 0) {
-		close(r->lock_fd);
-		r->lock_fd = -1;
-	}
 	if (r->made_dir < 0)
 		return;	/* nothing made yet */
 	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -665,11 +659,11 @@ static void undo(struct restore *r)
 		ctl_error("%s: cannot remove: %s", r->dir, strerror(errno));
 }
 
-/* Creates STORE_DIR (or uses the empty one), locks it as a daemon does, so
- * that no esfs mounts it while it is restored, and opens the store. */
+/* Creates STORE_DIR (or uses the empty one) and opens the store, which
+ * takes its lock as a daemon does, so that no esfs mounts it while it is
+ * restored. */
 static int make_store(struct restore *r)
 {
-	char path[PATH_MAX];
 	es_options opts = {.max_event = MAX_EVENT};
 	int exists;
 
@@ -680,21 +674,6 @@ static int make_store(struct restore *r)
 		return -1;
 	}
 	r->made_dir = !exists;
-	if (snprintf(path, sizeof path, "%s/esfs.lock", r->dir) >= (int)sizeof path) {
-		ctl_error("%s: path too long", r->dir);
-		return -1;
-	}
-	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char pid[32];
-	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (pwrite(r->lock_fd, pid, (size_t)n, 0) != n) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
 	if (es_open(r->dir, &opts, &r->s)) {
 		ctl_error("%s: %s", r->dir, es_why());
 		return -1;
@@ -928,7 +907,6 @@ int cmd_restore(int argc, char **argv)
 	r->copy = argv[argc - 2];
 	r->dir = argv[argc - 1];
 	r->copy_fd = r->all_fd = r->streams_fd = r->snapshots_fd = r->checkpoints_fd = -1;
-	r->lock_fd = -1;
 	r->made_dir = -1;
 
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
@@ -946,11 +924,6 @@ int cmd_restore(int argc, char **argv)
 	}
 	progress_clear();
 	if (ok) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/esfs.lock", r->dir);
-		if (unlink(path) != 0)
-			ctl_error("%s: %s", path, strerror(errno));
-		close(r->lock_fd);
 		printf("%s: restored %" PRIu64 " event%s, %zu stream%s (%" PRIu64 " empty), %"
 		       PRIu64 " snapshot%s, %" PRIu64 " checkpoint%s from %s\n", r->dir,
 		       r->head, plural(r->head), r->nstreams, plural(r->nstreams), r->empty,
