@@ -5,16 +5,29 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "../store/store.h"
+
+/* The live subscriptions of a mount (subscribe.c, which says how they are
+ * locked). */
+struct subs {
+	pthread_mutex_t lock;		/* the waiters, every sub's position */
+	struct waiter *waiters;		/* parked reads and waiting polls */
+	pthread_mutex_t open_lock;	/* taken last: the list open */
+	struct sub *open;		/* every open one, to free them at unmount */
+	pthread_t watcher;		/* a read-only mount's: see sub_watch */
+	int watching, watch_fd, stop_fd;
+};
 
 struct esfs {
 	es_store *store;
 	uid_t uid;		/* owner of every file: the mounting user */
 	gid_t gid;
 	size_t max_message;	/* largest message written to new or a snapshot */
+	struct subs subs;
 };
 
 extern const struct fuse_lowlevel_ops esfs_ops;
@@ -61,8 +74,9 @@ static inline uint64_t ino_id(fuse_ino_t ino)
  * is parked until events commit, and sub_wake serves it. */
 struct sub;
 
-struct sub *sub_new(uint64_t position);	/* NULL when out of memory */
-void sub_release(struct sub *s);
+void sub_init(struct esfs *fs);		/* before anything else here */
+struct sub *sub_new(struct esfs *fs, uint64_t position);	/* NULL: out of memory */
+void sub_release(struct esfs *fs, struct sub *s);
 void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	      off_t off, int nonblock);
 void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
@@ -74,7 +88,7 @@ void sub_appended(struct esfs *fs);
  * that wakes the subscribers on its commits. 0, or -1 after printing why. */
 int sub_watch(struct esfs *fs);
 /* At unmount: stops the thread, answers what is parked, frees it all. */
-void sub_stop(void);
+void sub_stop(struct esfs *fs);
 
 /* Logging: to stderr in the foreground, to syslog otherwise. libfuse's
  * own messages go the same way. */

@@ -178,6 +178,7 @@ int main(int argc, char *argv[])
 	char store_dir[PATH_MAX];
 	int ret = 1, tell = -1;
 
+	sub_init(&fs);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) != 0)
 		return 1;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
@@ -271,14 +272,14 @@ int main(int argc, char *argv[])
 	ret = ret < 0 ? 1 : 0;
 	log_line(LOG_INFO, "unmounting %s", cmd.mountpoint);
 out_unmount:
-	sub_stop();	/* no op runs now; the kernel may still take answers */
+	sub_stop(&fs);	/* no op runs now; the kernel may still take answers */
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
 out_store:
-	sub_stop();
+	sub_stop(&fs);
 	es_close(fs.store);
 out:
 	free(cmd.mountpoint);

@@ -813,7 +813,7 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		}
 		if ((err = es_checkpoint_get_id(rd, id, &cp)))
 			return err;
-		struct sub *sub = sub_new(cp.has_position ? cp.position : 0);
+		struct sub *sub = sub_new(fs, cp.has_position ? cp.position : 0);
 		if (!sub)
 			return ENOMEM;
 		fi->fh = (uintptr_t)sub;	/* opened as reply_open says */
@@ -843,10 +843,10 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 }
 
 /* Releases what open_node made for fi. */
-static void close_node(fuse_ino_t ino, struct fuse_file_info *fi)
+static void close_node(struct esfs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (ino_kind(ino) == K_SUB)
-		sub_release((struct sub *)(uintptr_t)fi->fh);
+		sub_release(fs, (struct sub *)(uintptr_t)fi->fh);
 	else
 		handle_free(handle_of(fi));
 }
@@ -890,7 +890,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else if (err)
 		fuse_reply_err(req, err);
 	else if (reply_open(req, ino, fi) != 0)
-		close_node(ino, fi);	/* no release will come */
+		close_node(fs_of(req), ino, fi);	/* no release will come */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -967,7 +967,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct handle *h = handle_of(fi);
 
 	if (ino_kind(ino) == K_SUB) {
-		close_node(ino, fi);
+		close_node(fs_of(req), ino, fi);
 		fuse_reply_err(req, 0);
 		return;
 	}

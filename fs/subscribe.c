@@ -12,13 +12,14 @@
  * parked read that now has data, at most that reader's size, and keeps the
  * others; it is O(parked).
  *
- * One mutex, lock, guards all of it: the list of waiters (parked reads and
- * polls) and the position of every open subscription. A parked request is
- * answered exactly once, by whoever takes it off the list while holding
- * lock: the wake (data), the interrupt callback (EINTR), the release of its
- * file or the unmount (EINTR). Read views are opened with lock held, so
- * lock is never taken inside one; subs_lock, for the list of open
- * subscriptions (which open makes inside a read view), is taken last.
+ * The state lives in the mount's struct subs (esfs.h). One mutex, lock,
+ * guards all of it: the list of waiters (parked reads and polls) and the
+ * position of every open subscription. A parked request is answered
+ * exactly once, by whoever takes it off the list while holding lock: the
+ * wake (data), the interrupt callback (EINTR), the release of its file or
+ * the unmount (EINTR). Read views are opened with lock held, so lock is
+ * never taken inside one; open_lock, for the list of open subscriptions
+ * (which open makes inside a read view), is taken last.
  */
 #include "esfs.h"
 
@@ -50,28 +51,32 @@ struct waiter {
 	size_t size;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct waiter *waiters;
-static pthread_mutex_t subs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sub *subs;	/* every open one, to free them at unmount */
-
-/* The read-only mount's watcher. */
-static pthread_t watcher;
-static int watching, watch_fd = -1, stop_fd = -1;
-
-struct sub *sub_new(uint64_t position)
+void sub_init(struct esfs *fs)
 {
+	struct subs *m = &fs->subs;
+
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->open_lock, NULL);
+	m->waiters = NULL;
+	m->open = NULL;
+	m->watching = 0;
+	m->watch_fd = m->stop_fd = -1;
+}
+
+struct sub *sub_new(struct esfs *fs, uint64_t position)
+{
+	struct subs *m = &fs->subs;
 	struct sub *s = calloc(1, sizeof *s);
 
 	if (!s)
 		return NULL;
 	s->next = position + 1;
-	pthread_mutex_lock(&subs_lock);
-	s->succ = subs;
-	if (subs)
-		subs->prev = s;
-	subs = s;
-	pthread_mutex_unlock(&subs_lock);
+	pthread_mutex_lock(&m->open_lock);
+	s->succ = m->open;
+	if (m->open)
+		m->open->prev = s;
+	m->open = s;
+	pthread_mutex_unlock(&m->open_lock);
 	return s;
 }
 
@@ -139,15 +144,16 @@ static void drop(struct waiter **wp)
  * here, so comparing it with the parked requests is safe. */
 static void interrupted(fuse_req_t req, void *data)
 {
-	(void)data;
-	pthread_mutex_lock(&lock);
-	for (struct waiter **wp = &waiters; *wp; wp = &(*wp)->next)
+	struct subs *m = data;
+
+	pthread_mutex_lock(&m->lock);
+	for (struct waiter **wp = &m->waiters; *wp; wp = &(*wp)->next)
 		if ((*wp)->req == req) {
 			fuse_reply_err(req, EINTR);
 			drop(wp);
 			break;
 		}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* Reads the events after s's position. A read with off > 0 is the rest
@@ -157,6 +163,7 @@ static void interrupted(fuse_req_t req, void *data)
 void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	      off_t off, int nonblock)
 {
+	struct subs *m = &fs->subs;
 	struct fill f = {s, malloc(size ? size : 1), size, 0};
 	struct waiter *w = NULL;
 	es_read *rd;
@@ -167,8 +174,8 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 		return;
 	}
 	if (off == 0 && !nonblock)
-		fuse_req_interrupt_func(req, interrupted, NULL);
-	pthread_mutex_lock(&lock);
+		fuse_req_interrupt_func(req, interrupted, m);
+	pthread_mutex_lock(&m->lock);
 	if (!(err = es_read_begin(fs->store, &rd))) {
 		err = fill(rd, &f);
 		es_read_end(rd);
@@ -184,23 +191,24 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	else if (!(w = malloc(sizeof *w)))
 		fuse_reply_err(req, ENOMEM);
 	else {
-		*w = (struct waiter){waiters, req, s, size};
-		waiters = w;
+		*w = (struct waiter){m->waiters, req, s, size};
+		m->waiters = w;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&m->lock);
 	free(f.buf);
 }
 
 void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
 	      struct fuse_pollhandle *ph)
 {
+	struct subs *m = &fs->subs;
 	struct waiter *w = NULL;
 	uint64_t head = 0;
 	int64_t at;
 	es_read *rd;
 	int err, ready;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&m->lock);
 	if (!(err = es_read_begin(fs->store, &rd))) {
 		err = es_head(rd, &head, &at);
 		es_read_end(rd);
@@ -215,37 +223,38 @@ void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
 		fuse_pollhandle_destroy(ph);
 		err = ENOMEM;
 	} else {
-		*w = (struct waiter){waiters, NULL, s, 0};
-		waiters = w;
+		*w = (struct waiter){m->waiters, NULL, s, 0};
+		m->waiters = w;
 		s->ph = ph;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&m->lock);
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_poll(req, ready ? POLLIN | POLLRDNORM : 0);
 }
 
-void sub_wake(struct esfs *fs)
+static void sub_wake(struct esfs *fs)
 {
+	struct subs *m = &fs->subs;
 	uint64_t head;
 	int64_t at;
 	es_read *rd;
 	int err;
 
-	pthread_mutex_lock(&lock);
-	if (!waiters) {
-		pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&m->lock);
+	if (!m->waiters) {
+		pthread_mutex_unlock(&m->lock);
 		return;
 	}
 	if (!(err = es_read_begin(fs->store, &rd)) && (err = es_head(rd, &head, &at)))
 		es_read_end(rd);
 	if (err) {	/* they stay parked until the next wake */
 		log_line(LOG_ERR, "waking subscribers: %s", es_why());
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&m->lock);
 		return;
 	}
-	for (struct waiter **wp = &waiters; *wp;) {
+	for (struct waiter **wp = &m->waiters; *wp;) {
 		struct waiter *w = *wp;
 		if (head < w->sub->next) {	/* nothing new for it */
 			wp = &w->next;
@@ -268,7 +277,7 @@ void sub_wake(struct esfs *fs)
 		drop(wp);
 	}
 	es_read_end(rd);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* The store tells read-only mounts of the commit itself (es_watch_open);
@@ -279,9 +288,9 @@ void sub_appended(struct esfs *fs)
 }
 
 /* Answers and drops the waiters of s, or all of them when s is NULL. */
-static void drop_waiters(const struct sub *s)
+static void drop_waiters(struct subs *m, const struct sub *s)
 {
-	for (struct waiter **wp = &waiters; *wp;) {
+	for (struct waiter **wp = &m->waiters; *wp;) {
 		struct waiter *w = *wp;
 		if (s && w->sub != s) {
 			wp = &w->next;
@@ -297,28 +306,30 @@ static void drop_waiters(const struct sub *s)
 	}
 }
 
-static void unlink_sub(struct sub *s)
+static void unlink_sub(struct subs *m, struct sub *s)
 {
-	pthread_mutex_lock(&subs_lock);
+	pthread_mutex_lock(&m->open_lock);
 	if (s->prev)
 		s->prev->succ = s->succ;
 	else
-		subs = s->succ;
+		m->open = s->succ;
 	if (s->succ)
 		s->succ->prev = s->prev;
-	pthread_mutex_unlock(&subs_lock);
+	pthread_mutex_unlock(&m->open_lock);
 }
 
 /* The kernel releases a file only when no read of it is under way, so no
  * read should be parked here; one that is gets EINTR, a poll is dropped. */
-void sub_release(struct sub *s)
+void sub_release(struct esfs *fs, struct sub *s)
 {
+	struct subs *m = &fs->subs;
+
 	if (!s)
 		return;
-	pthread_mutex_lock(&lock);
-	drop_waiters(s);
-	unlink_sub(s);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&m->lock);
+	drop_waiters(m, s);
+	unlink_sub(m, s);
+	pthread_mutex_unlock(&m->lock);
 	free(s);
 }
 
@@ -331,8 +342,8 @@ void sub_release(struct sub *s)
 static void *watch(void *arg)
 {
 	struct esfs *fs = arg;
-	struct pollfd p[2] = {{.fd = watch_fd, .events = POLLIN},
-			      {.fd = stop_fd, .events = POLLIN}};
+	struct pollfd p[2] = {{.fd = fs->subs.watch_fd, .events = POLLIN},
+			      {.fd = fs->subs.stop_fd, .events = POLLIN}};
 
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
@@ -352,53 +363,56 @@ static void *watch(void *arg)
 
 int sub_watch(struct esfs *fs)
 {
+	struct subs *m = &fs->subs;
 	sigset_t all, old;
 
-	if (es_watch_open(fs->store, &watch_fd) != 0) {
+	if (es_watch_open(fs->store, &m->watch_fd) != 0) {
 		fprintf(stderr, "esfs: %s\n", es_why());
 		return -1;
 	}
-	if ((stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+	if ((m->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
 		fprintf(stderr, "esfs: cannot watch the store for appends: %s\n", strerror(errno));
 		return -1;
 	}
 	/* Signals go to the threads libfuse waits in. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int err = pthread_create(&watcher, NULL, watch, fs);
+	int err = pthread_create(&m->watcher, NULL, watch, fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		fprintf(stderr, "esfs: cannot start the watcher of the store: %s\n", strerror(err));
-		sub_stop();
+		sub_stop(fs);
 		return -1;
 	}
-	watching = 1;
+	m->watching = 1;
 	return 0;
 }
 
 /* Called once the session loop has ended (no op runs any more) and before
  * the session is unmounted and destroyed. Idempotent. */
-void sub_stop(void)
+void sub_stop(struct esfs *fs)
 {
-	if (watching) {
+	struct subs *m = &fs->subs;
+
+	if (m->watching) {
 		uint64_t one = 1;
-		if (write(stop_fd, &one, sizeof one) != sizeof one) {
+		if (write(m->stop_fd, &one, sizeof one) != sizeof one) {
 			/* An eventfd counter at 2^64 - 2: cannot happen. */
 			log_line(LOG_ERR, "stopping the watcher: %s", strerror(errno));
 			return;
 		}
-		pthread_join(watcher, NULL);
-		watching = 0;
+		pthread_join(m->watcher, NULL);
+		m->watching = 0;
 	}
-	if (stop_fd >= 0)
-		close(stop_fd);	/* watch_fd is the store's */
-	watch_fd = stop_fd = -1;
-	pthread_mutex_lock(&lock);
-	drop_waiters(NULL);
-	while (subs) {
-		struct sub *s = subs;
-		unlink_sub(s);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);	/* watch_fd is the store's */
+	m->watch_fd = m->stop_fd = -1;
+	pthread_mutex_lock(&m->lock);
+	drop_waiters(m, NULL);
+	while (m->open) {
+		struct sub *s = m->open;
+		unlink_sub(m, s);
 		free(s);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&m->lock);
 }
