@@ -22,6 +22,7 @@
  * listing resumes with one cursor seek and nothing is held between calls.
  */
 #include "esfs.h"
+#include "cursor.h"
 #include "message.h"
 #include "../store/names.h"
 
@@ -682,9 +683,8 @@ struct handle {
 	char *out;		/* bytes to read: read-back lines, or content */
 	size_t out_len, out_cap, out_off;
 	uint64_t feed_first;	/* feed/N: N + 1 */
-	uint64_t feed_next;	/* ... the next position to read */
+	struct log_cursor feed_cur;	/* ... where it is in the log */
 	uint64_t feed_end;	/* ... the head when it was opened */
-	size_t feed_sent;	/* ... bytes of feed_next's event already read */
 	uint64_t feed_off;	/* ... the file offset that is at */
 };
 
@@ -827,7 +827,7 @@ static int open_node(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 			return ENOMEM;
 		int64_t at;
 		err = es_head(rd, &h->feed_end, &at);
-		h->feed_first = h->feed_next = id + 1;
+		h->feed_first = h->feed_cur.next = id + 1;
 		fi->direct_io = 1;
 		fi->noflush = 1;
 		break;
@@ -982,73 +982,49 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 /* feed/N: the bytes of the events after N, up to the head as it was at
  * open, from one cursor walk per read. Reads in order continue where the
  * last one ended; a seek forward skips, a seek back starts again. */
-struct feed_fill {
-	struct handle *h;
-	char *buf;		/* NULL while skipping */
-	size_t size, used;
-};
 
-static int feed_event(void *arg, const es_event *ev)
-{
-	struct feed_fill *f = arg;
-	struct handle *h = f->h;
-	size_t n = ev->json_len - h->feed_sent;
-
-	if (ev->position > h->feed_end)
-		return 1;
-	if (n > f->size - f->used)
-		n = f->size - f->used;
-	if (f->buf)
-		memcpy(f->buf + f->used, ev->json + h->feed_sent, n);
-	f->used += n;
-	h->feed_sent += n;
-	h->feed_off += n;
-	if (h->feed_sent < ev->json_len)
-		return 1;	/* full inside this event */
-	h->feed_next = ev->position + 1;
-	h->feed_sent = 0;
-	return f->used == f->size;
-}
-
-/* Walks on from where h is; f->used tells how far it got. */
-static int feed_walk(struct esfs *fs, struct handle *h, struct feed_fill *f)
+/* Walks on from where h is, into buf (NULL: skipping size bytes); *used
+ * tells how far it got. */
+static int feed_walk(struct esfs *fs, struct handle *h, char *buf, size_t size,
+		     size_t *used)
 {
 	es_read *rd;
 	int err = 0;
 
-	if (h->feed_next <= h->feed_end && !(err = es_read_begin(fs->store, &rd))) {
-		err = es_log_walk(rd, h->feed_next, feed_event, f);
+	*used = 0;
+	if (h->feed_cur.next <= h->feed_end && !(err = es_read_begin(fs->store, &rd))) {
+		err = cursor_fill(rd, &h->feed_cur, h->feed_end, CUT_BYTES, buf, size, used);
 		es_read_end(rd);
 	}
+	h->feed_off += *used;
 	return err;
 }
 
 static void read_feed(fuse_req_t req, struct esfs *fs, struct handle *h,
 		      size_t size, off_t off)
 {
-	struct feed_fill f = {h, malloc(size), size, 0};
-	int err = f.buf ? 0 : ENOMEM;
+	char *buf = malloc(size);
+	size_t used = 0, skipped;
+	int err = buf ? 0 : ENOMEM;
 
 	pthread_mutex_lock(&h->lock);
 	if (!err && (uint64_t)off < h->feed_off) {
-		h->feed_next = h->feed_first;
-		h->feed_sent = 0;
+		h->feed_cur = (struct log_cursor){h->feed_first, 0};
 		h->feed_off = 0;
 	}
 	while (!err && (uint64_t)off > h->feed_off) {
-		struct feed_fill skip = {h, NULL, (uint64_t)off - h->feed_off, 0};
-		err = feed_walk(fs, h, &skip);
-		if (skip.used == 0)
+		err = feed_walk(fs, h, NULL, (uint64_t)off - h->feed_off, &skipped);
+		if (skipped == 0)
 			break;	/* past the end */
 	}
 	if (!err && (uint64_t)off == h->feed_off)
-		err = feed_walk(fs, h, &f);
+		err = feed_walk(fs, h, buf, size, &used);
 	pthread_mutex_unlock(&h->lock);
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_buf(req, f.buf, f.used);
-	free(f.buf);
+		fuse_reply_buf(req, buf, used);
+	free(buf);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -22,6 +22,7 @@
  * (which open makes inside a read view), is taken last.
  */
 #include "esfs.h"
+#include "cursor.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -37,8 +38,7 @@
 
 /* An open subscription: the consumer's own position, nothing shared. */
 struct sub {
-	uint64_t next;		/* the next position to read */
-	size_t sent;		/* bytes of that event read already */
+	struct log_cursor cur;	/* where in the log */
 	struct fuse_pollhandle *ph;	/* a poll waiting for data, or NULL */
 	struct sub *prev, *succ;	/* in subs */
 };
@@ -70,7 +70,7 @@ struct sub *sub_new(struct esfs *fs, uint64_t position)
 
 	if (!s)
 		return NULL;
-	s->next = position + 1;
+	s->cur.next = position + 1;
 	pthread_mutex_lock(&m->open_lock);
 	s->succ = m->open;
 	if (m->open)
@@ -82,48 +82,12 @@ struct sub *sub_new(struct esfs *fs, uint64_t position)
 
 /* ---- Reading. -------------------------------------------------------- */
 
-struct fill {
-	struct sub *s;
-	char *buf;
-	size_t size, used;
-};
-
-/* Copies whole events while they fit; an event larger than the room left
- * in an empty buffer goes in part, and the next read continues it. */
-static int fill_event(void *arg, const es_event *ev)
+/* Fills buf with whole events while they fit (an event larger than the
+ * room left in an empty buffer goes in part, and the next read continues
+ * it); on failure nothing is taken. */
+static int fill(es_read *rd, struct sub *s, char *buf, size_t size, size_t *used)
 {
-	struct fill *f = arg;
-	struct sub *s = f->s;
-	size_t n = ev->json_len - s->sent, room = f->size - f->used;
-
-	if (n > room) {
-		if (f->used > 0)
-			return 1;
-		n = room;
-	}
-	memcpy(f->buf + f->used, ev->json + s->sent, n);
-	f->used += n;
-	s->sent += n;
-	if (s->sent < ev->json_len)
-		return 1;
-	s->sent = 0;
-	s->next = ev->position + 1;
-	return f->used == f->size;
-}
-
-/* On failure nothing is taken: the position stays where it was. */
-static int fill(es_read *rd, struct fill *f)
-{
-	uint64_t next = f->s->next;
-	size_t sent = f->s->sent;
-	int err = f->size ? es_log_walk(rd, next, fill_event, f) : 0;
-
-	if (err) {
-		f->s->next = next;
-		f->s->sent = sent;
-		f->used = 0;
-	}
-	return err;
+	return cursor_fill(rd, &s->cur, UINT64_MAX, CUT_EVENTS, buf, size, used);
 }
 
 /* Unlinks *wp and frees it; its request must have been answered. */
@@ -164,12 +128,13 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	      off_t off, int nonblock)
 {
 	struct subs *m = &fs->subs;
-	struct fill f = {s, malloc(size ? size : 1), size, 0};
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
 	struct waiter *w = NULL;
 	es_read *rd;
 	int err;
 
-	if (!f.buf) {
+	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -177,13 +142,13 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 		fuse_req_interrupt_func(req, interrupted, m);
 	pthread_mutex_lock(&m->lock);
 	if (!(err = es_read_begin(fs->store, &rd))) {
-		err = fill(rd, &f);
+		err = fill(rd, s, buf, size, &used);
 		es_read_end(rd);
 	}
 	if (err)
 		fuse_reply_err(req, err);
-	else if (f.used > 0 || off > 0 || size == 0)
-		fuse_reply_buf(req, f.buf, f.used);
+	else if (used > 0 || off > 0 || size == 0)
+		fuse_reply_buf(req, buf, used);
 	else if (nonblock)
 		fuse_reply_err(req, EAGAIN);
 	else if (fuse_req_interrupted(req))
@@ -195,7 +160,7 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 		m->waiters = w;
 	}
 	pthread_mutex_unlock(&m->lock);
-	free(f.buf);
+	free(buf);
 }
 
 void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
@@ -213,7 +178,7 @@ void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
 		err = es_head(rd, &head, &at);
 		es_read_end(rd);
 	}
-	ready = !err && head >= s->next;
+	ready = !err && head >= s->cur.next;
 	if (err || ready || !ph) {
 		fuse_pollhandle_destroy(ph);
 	} else if (s->ph) {
@@ -256,7 +221,7 @@ static void sub_wake(struct esfs *fs)
 	}
 	for (struct waiter **wp = &m->waiters; *wp;) {
 		struct waiter *w = *wp;
-		if (head < w->sub->next) {	/* nothing new for it */
+		if (head < w->sub->cur.next) {	/* nothing new for it */
 			wp = &w->next;
 			continue;
 		}
@@ -267,13 +232,14 @@ static void sub_wake(struct esfs *fs)
 			drop(wp);
 			continue;
 		}
-		struct fill f = {w->sub, malloc(w->size), w->size, 0};
-		err = f.buf ? fill(rd, &f) : ENOMEM;
+		char *buf = malloc(w->size);
+		size_t used;
+		err = buf ? fill(rd, w->sub, buf, w->size, &used) : ENOMEM;
 		if (err)
 			fuse_reply_err(w->req, err);
 		else
-			fuse_reply_buf(w->req, f.buf, f.used);
-		free(f.buf);
+			fuse_reply_buf(w->req, buf, used);
+		free(buf);
 		drop(wp);
 	}
 	es_read_end(rd);
