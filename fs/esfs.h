@@ -69,18 +69,9 @@ static inline uint64_t ino_id(fuse_ino_t ino)
 	return ino & ES_ID_MAX;
 }
 
-/* Live subscriptions (subscribe.c): subscriptions/NAME. A struct sub is
- * one open file, reading the events after a position; a read at the head
- * is parked until events commit, and sub_wake serves it. */
-struct sub;
-
+/* Live subscriptions (subscribe.c): subscriptions/NAME. A read at the
+ * head is parked until events commit. */
 void sub_init(struct esfs *fs);		/* before anything else here */
-struct sub *sub_new(struct esfs *fs, uint64_t position);	/* NULL: out of memory */
-void sub_release(struct esfs *fs, struct sub *s);
-void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
-	      off_t off, int nonblock);
-void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
-	      struct fuse_pollhandle *ph);
 /* After an append: serves the parked reads and polls that now have data.
  * (Read-only mounts of the store hear of the commit from the store.) */
 void sub_appended(struct esfs *fs);

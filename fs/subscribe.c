@@ -21,10 +21,12 @@
  * never taken inside one; open_lock, for the list of open subscriptions
  * (which open makes inside a read view), is taken last.
  */
-#include "esfs.h"
+#include "node.h"
 #include "cursor.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,7 +65,7 @@ void sub_init(struct esfs *fs)
 	m->watch_fd = m->stop_fd = -1;
 }
 
-struct sub *sub_new(struct esfs *fs, uint64_t position)
+static struct sub *sub_new(struct esfs *fs, uint64_t position)
 {
 	struct subs *m = &fs->subs;
 	struct sub *s = calloc(1, sizeof *s);
@@ -124,8 +126,8 @@ static void interrupted(fuse_req_t req, void *data)
  * of a read() that the kernel cut into pieces and that has data already:
  * it never waits. At the head a blocking read is parked, a nonblocking
  * one gets EAGAIN. */
-void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
-	      off_t off, int nonblock)
+static void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
+		     off_t off, int nonblock)
 {
 	struct subs *m = &fs->subs;
 	char *buf = malloc(size ? size : 1);
@@ -163,8 +165,8 @@ void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
 	free(buf);
 }
 
-void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
-	      struct fuse_pollhandle *ph)
+static void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
+		     struct fuse_pollhandle *ph)
 {
 	struct subs *m = &fs->subs;
 	struct waiter *w = NULL;
@@ -286,7 +288,7 @@ static void unlink_sub(struct subs *m, struct sub *s)
 
 /* The kernel releases a file only when no read of it is under way, so no
  * read should be parked here; one that is gets EINTR, a poll is dropped. */
-void sub_release(struct esfs *fs, struct sub *s)
+static void sub_release(struct esfs *fs, struct sub *s)
 {
 	struct subs *m = &fs->subs;
 
@@ -298,6 +300,131 @@ void sub_release(struct esfs *fs, struct sub *s)
 	pthread_mutex_unlock(&m->lock);
 	free(s);
 }
+
+/* ---- subscriptions/ and its files. ---------------------------------- */
+
+static int subscriptions_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
+			      double *et, double *at)
+{
+	(void)et, (void)at;
+	return head_attr(fs, rd, ino, S_IFDIR | 0555, 2, st);
+}
+
+static int subscriptions_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent,
+				const char *name, struct stat *st, double *et, double *at)
+{
+	es_checkpoint cp;
+	int err = es_checkpoint_get(rd, name, strlen(name), &cp);
+
+	(void)parent;
+	if (err)
+		return err;
+	return node_attr(fs, rd, ino_make(K_SUB, cp.id), st, et, at);
+}
+
+/* subscriptions/NAME is found for any checkpoint name: a name that has no
+ * checkpoint yet is given an id (es_checkpoint_reserve), which is not a
+ * checkpoint for readers of checkpoints/. Only the mounting user makes
+ * one (others, with allow_other, could grow the store by looking names
+ * up); a read-only mount cannot. */
+static void lookup_subscription(fuse_req_t req, const char *name)
+{
+	struct esfs *fs = fs_of(req);
+	uint64_t id;
+	int err = fuse_req_ctx(req)->uid == fs->uid
+		  ? es_checkpoint_reserve(fs->store, name, strlen(name), &id) : EPERM;
+
+	if (err == EPERM)
+		refuse(req, ENOENT, ES_DIR_SUBSCRIPTIONS "/%s: no checkpoint of that name, and "
+		       "only the mounting user may start one", name);
+	else if (err == EROFS)
+		refuse(req, ENOENT, ES_DIR_SUBSCRIPTIONS "/%s: no checkpoint of that name, and a "
+		       "read-only mount cannot make one; write " ES_DIR_CHECKPOINTS "/%s through "
+		       "the read-write mount first", name, name);
+	else if (err)
+		refuse(req, err, ES_DIR_SUBSCRIPTIONS "/%s: %s", name, es_why());
+	else
+		reply_node(req, ino_make(K_SUB, id));
+}
+
+const struct node_ops subscriptions_ops = {
+	.attr = subscriptions_attr,
+	.lookup = subscriptions_lookup,
+	.lookup_missing = lookup_subscription,
+};
+
+static struct sub *sub_of(struct fuse_file_info *fi)
+{
+	return (struct sub *)(uintptr_t)fi->fh;
+}
+
+/* Like feed/N; the checkpoint's id may have no position. */
+static int sub_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
+		    double *et, double *at)
+{
+	es_checkpoint cp;
+	int err = es_checkpoint_get_id(rd, ino_id(ino), &cp);
+
+	(void)et, (void)at;
+	return err ? err : head_attr(fs, rd, ino, S_IFREG | 0444, 1, st);
+}
+
+/* Subscriptions are opened with FOPEN_STREAM, which libfuse 3.14 has no
+ * field for: no position at all, so that every read() starts at offset 0
+ * and the kernel's later pieces of a large read() are told apart by
+ * their offset (see sub_read). */
+static int sub_open(struct esfs *fs, es_read *rd, fuse_ino_t ino,
+		    struct fuse_file_info *fi, struct opening *o)
+{
+	es_checkpoint cp;
+	struct sub *s;
+	int err;
+
+	if (wants_write(fi) || (fi->flags & O_TRUNC)) {
+		o->why = "subscriptions are read-only; a consumer acknowledges "
+			 "by writing " ES_DIR_CHECKPOINTS "/NAME";
+		return EACCES;
+	}
+	if (fi->flags & O_DIRECT) {
+		o->why = "subscriptions cannot be read with O_DIRECT (the pieces of an "
+			 "asynchronous read could take events out of order)";
+		return EINVAL;
+	}
+	if ((err = es_checkpoint_get_id(rd, ino_id(ino), &cp)))
+		return err;
+	if (!(s = sub_new(fs, cp.has_position ? cp.position : 0)))
+		return ENOMEM;
+	fi->fh = (uintptr_t)s;
+	o->flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | FOPEN_STREAM | FOPEN_NOFLUSH;
+	return 0;
+}
+
+static void sub_file_read(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+			  size_t size, off_t off)
+{
+	(void)ino;
+	/* The file's flags as they are now: fcntl may set O_NONBLOCK. */
+	sub_read(req, fs_of(req), sub_of(fi), size, off, (fi->flags & O_NONBLOCK) != 0);
+}
+
+static void sub_file_release(struct esfs *fs, struct fuse_file_info *fi)
+{
+	sub_release(fs, sub_of(fi));
+}
+
+static void sub_file_poll(fuse_req_t req, struct fuse_file_info *fi,
+			  struct fuse_pollhandle *ph)
+{
+	sub_poll(req, fs_of(req), sub_of(fi), ph);
+}
+
+const struct node_ops sub_ops = {
+	.attr = sub_attr,
+	.open = sub_open,
+	.read = sub_file_read,
+	.release = sub_file_release,
+	.poll = sub_file_poll,
+};
 
 /* ---- A read-only mount: another daemon appends. ---------------------- *
  * The thread waits on the store's commit notification (es_watch_open) and
