@@ -29,13 +29,6 @@ static struct feed *feed_of(struct fuse_file_info *fi)
 	return (struct feed *)(uintptr_t)fi->fh;
 }
 
-static int feed_dir_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-			 double *et, double *at)
-{
-	(void)et, (void)at;
-	return head_attr(fs, rd, ino, S_IFDIR | 0555, 2, st);
-}
-
 static int feed_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent, const char *name,
 		       struct stat *st, double *et, double *at)
 {
@@ -48,16 +41,10 @@ static int feed_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent, const ch
 }
 
 const struct node_ops feed_dir_ops = {
-	.attr = feed_dir_attr,
+	.mode = S_IFDIR | 0555,
+	.nlink = 2,
 	.lookup = feed_lookup,
 };
-
-static int feed_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-		     double *et, double *at)
-{
-	(void)et, (void)at;
-	return head_attr(fs, rd, ino, S_IFREG | 0444, 1, st);
-}
 
 static int feed_open(struct esfs *fs, es_read *rd, fuse_ino_t ino,
 		     struct fuse_file_info *fi, struct opening *o)
@@ -141,7 +128,8 @@ static void feed_release(struct esfs *fs, struct fuse_file_info *fi)
 }
 
 const struct node_ops feed_ops = {
-	.attr = feed_attr,
+	.mode = S_IFREG | 0444,	/* size 0: read to its end */
+	.nlink = 1,
 	.open = feed_open,
 	.read = feed_read,
 	.release = feed_release,

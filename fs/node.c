@@ -57,6 +57,14 @@ int head_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino, mode_t mode,
 	return err;
 }
 
+void reply_change(fuse_req_t req, int err, const char *what, const char *name)
+{
+	if (err)
+		refuse(req, err, "%s/%s: %s", what, name, es_why());
+	else
+		fuse_reply_err(req, 0);
+}
+
 void reply_entry(fuse_req_t req, const struct stat *st, double entry_timeout,
 		 double attr_timeout)
 {

@@ -37,9 +37,12 @@ struct opening {
 struct node_ops {
 	/* Attributes of node ino, and how long the kernel may keep its
 	 * entry (*et, FOREVER unless set) and attributes (*at, 0 unless
-	 * set). NULL: ENOENT. */
+	 * set). NULL: those of head_attr with mode and nlink, or ENOENT
+	 * without a mode. */
 	int (*attr)(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
 		    double *et, double *at);
+	mode_t mode;
+	nlink_t nlink;
 
 	/* Directories. */
 	fuse_ino_t parent;	/* what ".." is; 0: the root */
@@ -87,7 +90,7 @@ struct node_ops {
 };
 
 /* The tables (ops.c maps inode numbers to them). */
-extern const struct node_ops root_ops, streams_ops, all_ops, categories_ops, types_ops,
+extern const struct node_ops root_ops, streams_ops, all_ops, views_ops,
 	stream_ops, category_ops, type_ops, event_ops;	/* tree.c */
 extern const struct node_ops new_ops;			/* append.c */
 extern const struct node_ops snapshots_ops, snapshot_ops,
@@ -121,6 +124,10 @@ void set_attr(const struct esfs *fs, struct stat *st, fuse_ino_t ino, mode_t mod
  * directory, feed/N). */
 int head_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino, mode_t mode,
 	     nlink_t nlink, struct stat *st);
+
+/* Replies to a change of the store: 0, or a refusal of err saying
+ * "what/name: " and the store's reason. */
+void reply_change(fuse_req_t req, int err, const char *what, const char *name);
 
 void reply_entry(fuse_req_t req, const struct stat *st, double entry_timeout,
 		 double attr_timeout);

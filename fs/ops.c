@@ -34,8 +34,8 @@ static const struct node_ops *const fixed_ops[] = {
 	[INO_CHECKPOINTS] = &checkpoints_ops,
 	[INO_FEED] = &feed_dir_ops,
 	[INO_SUBSCRIPTIONS] = &subscriptions_ops,
-	[INO_CATEGORIES] = &categories_ops,
-	[INO_TYPES] = &types_ops,
+	[INO_CATEGORIES] = &views_ops,
+	[INO_TYPES] = &views_ops,
 };
 
 static const struct node_ops *const kind_ops[] = {
@@ -74,7 +74,9 @@ int node_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
 
 	*et = FOREVER;
 	*at = 0;
-	return ops->attr ? ops->attr(fs, rd, ino, st, et, at) : ENOENT;
+	if (ops->attr)
+		return ops->attr(fs, rd, ino, st, et, at);
+	return ops->mode ? head_attr(fs, rd, ino, ops->mode, ops->nlink, st) : ENOENT;
 }
 
 void reply_node(fuse_req_t req, fuse_ino_t ino)

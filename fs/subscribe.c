@@ -303,13 +303,6 @@ static void sub_release(struct esfs *fs, struct sub *s)
 
 /* ---- subscriptions/ and its files. ---------------------------------- */
 
-static int subscriptions_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-			      double *et, double *at)
-{
-	(void)et, (void)at;
-	return head_attr(fs, rd, ino, S_IFDIR | 0555, 2, st);
-}
-
 static int subscriptions_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 				const char *name, struct stat *st, double *et, double *at)
 {
@@ -348,7 +341,8 @@ static void lookup_subscription(fuse_req_t req, const char *name)
 }
 
 const struct node_ops subscriptions_ops = {
-	.attr = subscriptions_attr,
+	.mode = S_IFDIR | 0555,
+	.nlink = 2,
 	.lookup = subscriptions_lookup,
 	.lookup_missing = lookup_subscription,
 };

@@ -126,13 +126,6 @@ const struct node_ops event_ops = {
 
 /* ---- The root. ------------------------------------------------------- */
 
-static int root_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-		     double *et, double *at)
-{
-	(void)et, (void)at;
-	return head_attr(fs, rd, ino, S_IFDIR | 0755, 2 + NTOP, st);
-}
-
 static int root_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent, const char *name,
 		       struct stat *st, double *et, double *at)
 {
@@ -160,7 +153,8 @@ static int root_list(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 }
 
 const struct node_ops root_ops = {
-	.attr = root_attr,
+	.mode = S_IFDIR | 0755,
+	.nlink = 2 + NTOP,
 	.lookup = root_lookup,
 	.list = root_list,
 };
@@ -239,13 +233,8 @@ static void streams_mkdir(fuse_req_t req, const char *name)
 
 static void streams_rmdir(fuse_req_t req, const char *name)
 {
-	struct esfs *fs = fs_of(req);
-	int err;
-
-	if ((err = es_stream_remove(fs->store, name, strlen(name))))
-		refuse(req, err, "rmdir " ES_DIR_STREAMS "/%s: %s", name, es_why());
-	else
-		fuse_reply_err(req, 0);
+	reply_change(req, es_stream_remove(fs_of(req)->store, name, strlen(name)),
+		     "rmdir " ES_DIR_STREAMS, name);
 }
 
 const struct node_ops streams_ops = {
@@ -362,14 +351,6 @@ static int view_kind(fuse_ino_t ino)
 	return ino == INO_CATEGORIES || ino_kind(ino) == K_CATEGORY ? ES_CATEGORY : ES_TYPE;
 }
 
-static int views_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-		      double *et, double *at)
-{
-	(void)et, (void)at;
-	/* nlink 1: the number of subdirectories is not kept */
-	return head_attr(fs, rd, ino, S_IFDIR | 0555, 1, st);
-}
-
 static int views_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent, const char *name,
 			struct stat *st, double *et, double *at)
 {
@@ -398,14 +379,10 @@ static int views_list(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 	return es_views_walk(rd, view_kind(ino), list_from(off), list_view, l);
 }
 
-const struct node_ops categories_ops = {
-	.attr = views_attr,
-	.lookup = views_lookup,
-	.list = views_list,
-};
-
-const struct node_ops types_ops = {
-	.attr = views_attr,
+/* categories/ and types/ */
+const struct node_ops views_ops = {
+	.mode = S_IFDIR | 0555,
+	.nlink = 1,	/* the number of subdirectories is not kept */
 	.lookup = views_lookup,
 	.list = views_list,
 };

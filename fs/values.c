@@ -28,13 +28,6 @@ static void snapshot_attr(const struct esfs *fs, const es_snapshot *sn, struct s
 		 (off_t)sn->json_len, sn->created_us);
 }
 
-static int values_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
-		       double *et, double *at)
-{
-	(void)et, (void)at;
-	return head_attr(fs, rd, ino, S_IFDIR | 0755, 2, st);
-}
-
 static int snapshots_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent,
 			    const char *name, struct stat *st, double *et, double *at)
 {
@@ -90,17 +83,13 @@ static int snapshots_create(fuse_req_t req, const char *name, fuse_ino_t *ino)
 
 static void snapshots_unlink(fuse_req_t req, const char *name)
 {
-	struct esfs *fs = fs_of(req);
-	int err = es_snapshot_delete(fs->store, name, strlen(name));
-
-	if (err)
-		refuse(req, err, "unlink " ES_DIR_SNAPSHOTS "/%s: %s", name, es_why());
-	else
-		fuse_reply_err(req, 0);
+	reply_change(req, es_snapshot_delete(fs_of(req)->store, name, strlen(name)),
+		     "unlink " ES_DIR_SNAPSHOTS, name);
 }
 
 const struct node_ops snapshots_ops = {
-	.attr = values_attr,
+	.mode = S_IFDIR | 0755,
+	.nlink = 2,
 	.lookup = snapshots_lookup,
 	.list = snapshots_list,
 	.create = snapshots_create,
@@ -247,17 +236,13 @@ static int checkpoints_create(fuse_req_t req, const char *name, fuse_ino_t *ino)
 
 static void checkpoints_unlink(fuse_req_t req, const char *name)
 {
-	struct esfs *fs = fs_of(req);
-	int err = es_checkpoint_delete(fs->store, name, strlen(name));
-
-	if (err)
-		refuse(req, err, "unlink " ES_DIR_CHECKPOINTS "/%s: %s", name, es_why());
-	else
-		fuse_reply_err(req, 0);
+	reply_change(req, es_checkpoint_delete(fs_of(req)->store, name, strlen(name)),
+		     "unlink " ES_DIR_CHECKPOINTS, name);
 }
 
 const struct node_ops checkpoints_ops = {
-	.attr = values_attr,
+	.mode = S_IFDIR | 0755,
+	.nlink = 2,
 	.lookup = checkpoints_lookup,
 	.list = checkpoints_list,
 	.create = checkpoints_create,
