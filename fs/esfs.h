@@ -41,6 +41,8 @@ enum {
 	INO_LAST = INO_TYPES
 };
 
+/* What a node is. Each kind, and each directory of the top, has its table
+ * of operations (node.h; ops.c maps inodes to them). */
 enum node_kind {
 	K_FIXED = 0,		/* the directories above */
 	K_EVENT = 1,		/* id: global position */
