@@ -241,6 +241,8 @@ void handle_read(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, size
 		 off_t off)
 {
 	struct handle *h = handle_of(fi);
+	size_t from, n = 0;
+	char *copy = NULL;
 
 	(void)ino;
 	if (!h) {
@@ -248,18 +250,24 @@ void handle_read(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, size
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (h->kind == H_NEW) {
-		/* Read-back lines are consumed as they are read. */
-		size_t n = h->out_len - h->out_off;
-		n = n < size ? n : size;
-		fuse_reply_buf(req, h->out + h->out_off, n);
-		h->out_off += n;
-		if (h->out_off == h->out_len)
+	/* Read-back lines are consumed as they are read; content is read
+	 * at off. */
+	from = h->kind == H_NEW ? h->out_off : (size_t)off;
+	if (from < h->out_len)
+		n = h->out_len - from < size ? h->out_len - from : size;
+	if (n && (copy = malloc(n))) {
+		memcpy(copy, h->out + from, n);
+		if (h->kind == H_NEW && (h->out_off += n) == h->out_len)
 			h->out_off = h->out_len = 0;
-	} else {
-		reply_part(req, h->out, h->out_len, size, off);
 	}
 	pthread_mutex_unlock(&h->lock);
+	/* From a copy, and h untouched after: once the reader has its reply
+	 * it may close the file, and the release free h, at once. */
+	if (n && !copy)
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 /* A message still incomplete at close is discarded, and the close fails.

@@ -290,9 +290,14 @@ static void checkpoint_read(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 			    size_t size, off_t off)
 {
 	struct checkpoint_file *c = checkpoint_of(fi);
+	char text[sizeof c->text];
+	size_t len = c->len;
 
 	(void)ino;
-	reply_part(req, c->text, c->len, size, off);
+	/* From a copy: once the reader has its reply it may close the file,
+	 * and the release free c, at once. */
+	memcpy(text, c->text, len);
+	reply_part(req, text, len, size, off);
 }
 
 /* Each write is a whole position. */
