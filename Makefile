@@ -35,7 +35,7 @@ LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 O ?= build
 ESFS_BIN ?= bin/esfs
 CTL_BIN ?= bin/esfsctl
-STORE_OBJ = $(O)/store/store.o $(O)/store/json.o
+STORE_OBJ = $(O)/store/store.o $(O)/store/json.o $(O)/store/dir.o
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
@@ -58,9 +58,9 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(STORE_OBJ): store/store.h store/json.h
-$(FS_OBJ): fs/esfs.h fs/message.h store/store.h store/json.h
-$(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h
+$(STORE_OBJ): store/store.h store/json.h store/dir.h
+$(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
+$(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h
 $(CTL_OBJ): override CFLAGS += -Istore
 
 # A C test links the store library (the store's tests, tests/store-*.c,

@@ -5,19 +5,29 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "../store/store.h"
 
+/* The live subscriptions of a mount (subscribe.c, which says how they are
+ * locked). */
+struct subs {
+	pthread_mutex_t lock;		/* the waiters, every sub's position */
+	struct waiter *waiters;		/* parked reads and waiting polls */
+	pthread_mutex_t open_lock;	/* taken last: the list open */
+	struct sub *open;		/* every open one, to free them at unmount */
+	pthread_t watcher;		/* a read-only mount's: see sub_watch */
+	int watching, watch_fd, stop_fd;
+};
+
 struct esfs {
 	es_store *store;
-	const char *store_dir;	/* absolute */
 	uid_t uid;		/* owner of every file: the mounting user */
 	gid_t gid;
 	size_t max_message;	/* largest message written to new or a snapshot */
-	int lock_fd;		/* STORE_DIR/esfs.lock, held by a read-write
-				 * mount; -1 on a read-only one */
+	struct subs subs;
 };
 
 extern const struct fuse_lowlevel_ops esfs_ops;
@@ -31,6 +41,8 @@ enum {
 	INO_LAST = INO_TYPES
 };
 
+/* What a node is. Each kind, and each directory of the top, has its table
+ * of operations (node.h; ops.c maps inodes to them). */
 enum node_kind {
 	K_FIXED = 0,		/* the directories above */
 	K_EVENT = 1,		/* id: global position */
@@ -59,25 +71,17 @@ static inline uint64_t ino_id(fuse_ino_t ino)
 	return ino & ES_ID_MAX;
 }
 
-/* Live subscriptions (subscribe.c): subscriptions/NAME. A struct sub is
- * one open file, reading the events after a position; a read at the head
- * is parked until events commit, and sub_wake serves it. */
-struct sub;
-
-struct sub *sub_new(uint64_t position);	/* NULL when out of memory */
-void sub_release(struct sub *s);
-void sub_read(fuse_req_t req, struct esfs *fs, struct sub *s, size_t size,
-	      off_t off, int nonblock);
-void sub_poll(fuse_req_t req, struct esfs *fs, struct sub *s,
-	      struct fuse_pollhandle *ph);
-/* After an append: tells read-only mounts of the store, and serves the
- * parked reads and polls that now have data. */
+/* Live subscriptions (subscribe.c): subscriptions/NAME. A read at the
+ * head is parked until events commit. */
+void sub_init(struct esfs *fs);		/* before anything else here */
+/* After an append: serves the parked reads and polls that now have data.
+ * (Read-only mounts of the store hear of the commit from the store.) */
 void sub_appended(struct esfs *fs);
 /* On a read-only mount another process appends: sub_watch starts a thread
  * that wakes the subscribers on its commits. 0, or -1 after printing why. */
 int sub_watch(struct esfs *fs);
 /* At unmount: stops the thread, answers what is parked, frees it all. */
-void sub_stop(void);
+void sub_stop(struct esfs *fs);
 
 /* Logging: to stderr in the foreground, to syslog otherwise, or to
  * ~/.local/state/esfs/esfs.log when there is no syslog (see log.c).

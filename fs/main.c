@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -168,40 +167,6 @@ static void started(int tell)
 	close(tell);
 }
 
-/* One daemon writes a store: a read-write esfs holds an exclusive lock on
- * STORE_DIR/esfs.lock, holding its pid, while it runs; read-only ones may
- * run beside it (and watch the file: see subscribe.c). Returns the locked
- * descriptor, or -1 after saying why. */
-static int lock_store(const char *dir)
-{
-	char path[PATH_MAX + 16], pid[32] = "";
-	int fd;
-
-	snprintf(path, sizeof path, "%s/esfs.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "esfs: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		ssize_t n = read(fd, pid, sizeof pid - 1);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		fprintf(stderr, "esfs: %s is served already by another esfs%s%s%s; "
-			"one daemon writes a store (-o ro mounts it beside)\n",
-			dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
-		close(fd);
-		return -1;
-	}
-	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-		fprintf(stderr, "esfs: %s: %s\n", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -211,8 +176,9 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	char store_dir[PATH_MAX];
-	int ret = 1, tell = -1, lock = -1;
+	int ret = 1, tell = -1;
 
+	sub_init(&fs);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) != 0)
 		return 1;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
@@ -256,15 +222,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "esfs: %s: %s\n", o.store, strerror(errno));
 		goto out_store;
 	}
-	if (!o.read_only && (lock = lock_store(store_dir)) < 0)
-		goto out_store;
 	/* /proc/mounts shows "STORE_DIR MOUNTPOINT fuse.esfs". */
 	if (add_fsname(&args, store_dir) != 0 ||
 	    fuse_opt_add_arg(&args, "-osubtype=esfs") != 0)
 		goto out_store;
 
-	fs.store_dir = store_dir;
-	fs.lock_fd = lock;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.max_message = MESSAGE_EVENTS * (o.max_event ? o.max_event : ES_MAX_EVENT_DEFAULT);
@@ -310,17 +272,15 @@ int main(int argc, char *argv[])
 	ret = ret < 0 ? 1 : 0;
 	log_line(LOG_INFO, "unmounting %s", cmd.mountpoint);
 out_unmount:
-	sub_stop();	/* no op runs now; the kernel may still take answers */
+	sub_stop(&fs);	/* no op runs now; the kernel may still take answers */
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
 out_store:
-	sub_stop();
+	sub_stop(&fs);
 	es_close(fs.store);
-	if (lock >= 0)
-		close(lock);
 out:
 	free(cmd.mountpoint);
 	free(o.store);

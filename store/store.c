@@ -28,6 +28,7 @@
  * transaction fail with MDB_MAP_RESIZED, and we adopt the new size.
  */
 #include "store.h"
+#include "dir.h"
 #include "json.h"
 
 #include <dirent.h>
@@ -91,6 +92,9 @@ static const struct {
 
 struct es_store {
 	MDB_env *env;
+	char *dir;		/* absolute */
+	int lock_fd;		/* dir/esfs.lock (dir.h) when read-write, else -1 */
+	int watch_fd;		/* es_watch_open's, or -1 */
 	MDB_dbi dbi[DB_COUNT];
 	pthread_rwlock_t map_lock;
 	size_t max_event;
@@ -448,6 +452,8 @@ static void commit_group(es_store *s, struct write_req *first)
 				mdb_txn_abort(txn);
 			} else {
 				int rc = mdb_txn_commit(txn);
+				if (rc == 0 && s->lock_fd >= 0)
+					dir_published(s->lock_fd);
 				if (rc == EIO && disk_full(s))
 					err = fail(ENOSPC, "committing: the disk is full");
 				else if (rc && (err = lmdb_fail(rc, "committing")) == RETRY_MAP) {
@@ -682,8 +688,16 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&s->queue_lock, NULL);
 	s->queue_tail = &s->queue;
+	s->lock_fd = s->watch_fd = -1;
 
 	if (!s->read_only && (err = es_mkdirs(dir, 0700)))
+		goto out_free;
+	if (!(s->dir = realpath(dir, NULL))) {
+		err = errno == ENOENT ? fail(ENOENT, "no store at %s", dir)
+		      : fail(errno, "cannot open the store at %s: %s", dir, strerror(errno));
+		goto out_free;
+	}
+	if (!s->read_only && (err = dir_lock(s->dir, &s->lock_fd, why_buf, sizeof why_buf)))
 		goto out_free;
 	rc = mdb_env_create(&s->env);
 	if (rc) {
@@ -716,6 +730,9 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 out_env:
 	mdb_env_close(s->env);
 out_free:
+	if (s->lock_fd >= 0)
+		dir_unlock(s->dir, s->lock_fd);
+	free(s->dir);
 	pthread_rwlock_destroy(&s->map_lock);
 	pthread_mutex_destroy(&s->queue_lock);
 	free(s);
@@ -727,9 +744,54 @@ void es_close(es_store *s)
 	if (!s)
 		return;
 	mdb_env_close(s->env);
+	if (s->watch_fd >= 0)
+		close(s->watch_fd);
+	if (s->lock_fd >= 0)
+		dir_unlock(s->dir, s->lock_fd);
+	free(s->dir);
 	pthread_rwlock_destroy(&s->map_lock);
 	pthread_mutex_destroy(&s->queue_lock);
 	free(s);
+}
+
+int es_watch_open(es_store *s, int *fd)
+{
+	int err;
+
+	if (s->watch_fd < 0 && (err = dir_watch(s->dir, &s->watch_fd, why_buf, sizeof why_buf)))
+		return err;
+	*fd = s->watch_fd;
+	return 0;
+}
+
+void es_watch_drain(es_store *s)
+{
+	if (s->watch_fd >= 0)
+		dir_drain(s->watch_fd);
+}
+
+int es_file_bytes(const char *dir, uint64_t *bytes)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path)
+		return fail(ENAMETOOLONG, "%s: path too long", dir);
+	if (stat(path, &st) != 0)
+		return fail(errno, "%s: %s", path, strerror(errno));
+	*bytes = (uint64_t)st.st_size;
+	return 0;
+}
+
+int es_statfs(es_store *s, struct statvfs *out)
+{
+	int fd, rc = mdb_env_get_fd(s->env, &fd);
+
+	if (rc)
+		return lmdb_fail(rc, "finding the store's file");
+	if (fstatvfs(fd, out) != 0)
+		return fail(errno, "%s: %s", s->dir, strerror(errno));
+	return 0;
 }
 
 /* ---- Reads. ---------------------------------------------------------- */

@@ -33,6 +33,8 @@
  *   EFBIG      an event envelope larger than the store's limit
  *   ENOSPC     the disk is full
  *   EROFS      a change to a store opened read-only
+ *   EBUSY      opening read-write a store that another process has open so
+ *              (es_open)
  *   ENOMEM, EIO  out of memory; an unexpected LMDB or system error
  *
  * After a failure es_why() tells the reason in one line of text.
@@ -146,11 +148,34 @@ int es_mkdirs(const char *path, mode_t mode);
  * opts->read_only). opts may be NULL. The memory map
  * grows on demand, and a process reading the store follows when another
  * grows it; there is no size to tune. Reader slots left by processes that
- * died are freed here and, while the store is open, every minute. */
+ * died are freed here and, while the store is open, every minute.
+ *
+ * One process at a time opens a store read-write: a read-write open takes
+ * the store's lock, held until es_close (or the process's death), and
+ * fails with EBUSY while another process holds it, es_why() saying "DIR is
+ * served already by another esfs (pid N); ...". Read-only opens take no
+ * lock and may run beside the writer. */
 int es_open(const char *dir, const es_options *opts, es_store **out);
 
-/* Closes the store. No read view may be open. */
+/* Closes the store, and lets go of its lock. No read view may be open. */
 void es_close(es_store *s);
+
+/* ---- Commit notification: waking on another process's commits. ------ *
+ * A store open read-write tells other processes of every commit once it
+ * is visible to their new read views. A process that has the store open
+ * (read-only, beside the writer) waits for that on a descriptor:
+ *
+ *   es_watch_open gives *fd, nonblocking and owned by the store (closed by
+ *   es_close; a second call gives the same one). It becomes readable
+ *   (poll POLLIN) when another process may have committed since the last
+ *   es_watch_drain. A wake can come early (a read view opened then may
+ *   find nothing new yet) but never late: the publication after a commit
+ *   always wakes it again. So wake, drain, then look in a new read view.
+ *
+ *   es_watch_drain reads what the descriptor has to tell, so that it
+ *   waits again. */
+int es_watch_open(es_store *s, int *fd);
+void es_watch_drain(es_store *s);
 
 /* ---- Changes: each is one durable transaction. ---------------------- */
 
@@ -306,6 +331,15 @@ typedef struct es_stats {
 } es_stats;
 
 int es_stats_get(es_read *r, es_stats *out);
+
+/* The size on disk of the store's file in directory dir: of a store, or of
+ * the copy es_backup is writing there (for a progress line). */
+int es_file_bytes(const char *dir, uint64_t *bytes);
+
+/* The space of the filesystem that holds the store, as statvfs(3) tells
+ * it (for a mount's statfs). */
+struct statvfs;
+int es_statfs(es_store *s, struct statvfs *out);
 
 /* Writes a compacted, consistent copy of the store, taken in one read
  * view while writers go on, into directory dir, which must not exist or be

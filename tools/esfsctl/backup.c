@@ -1,16 +1,15 @@
 /* backup.c — esfsctl backup STORE_DIR DEST: a hot backup. The store is
  * opened read-only, so that it runs beside the daemon that writes it (which
- * holds STORE_DIR/esfs.lock), and es_backup writes a compacted copy taken
- * in one read view into DEST, which must not exist or be empty. The copy
- * is then opened to report what it holds. On a terminal, a progress line
- * follows the size of DEST/data.mdb against the pages in use.
+ * holds the store's lock), and es_backup writes a compacted copy taken in
+ * one read view into DEST, which must not exist or be empty. The copy is
+ * then opened to report what it holds. On a terminal, a progress line
+ * follows the size of the copy's file (es_file_bytes) against the pages in
+ * use.
  */
 #include <inttypes.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "esfsctl.h"
@@ -18,7 +17,7 @@
 #include "store.h"
 
 struct watch {
-	char path[PATH_MAX];	/* DEST/data.mdb */
+	const char *dest;
 	uint64_t total;		/* bytes in use in the store */
 	atomic_int stop;
 };
@@ -28,11 +27,11 @@ static void *watch(void *arg)
 {
 	struct watch *w = arg;
 	struct timespec pause = {0, 50000000};
-	struct stat st;
+	uint64_t bytes;
 
 	while (!atomic_load(&w->stop)) {
-		if (stat(w->path, &st) == 0)
-			progress_update((uint64_t)st.st_size, w->total);
+		if (es_file_bytes(w->dest, &bytes) == 0)	/* else not made yet */
+			progress_update(bytes, w->total);
 		nanosleep(&pause, NULL);
 	}
 	return NULL;
@@ -51,11 +50,10 @@ int cmd_backup(int argc, char **argv)
 	if (ctl_dir_fresh(dest, &exists) != 0 || ctl_open_ro(dir, &s, &st) != 0)
 		return 1;
 
-	struct watch w = {.stop = 0};
+	struct watch w = {.dest = dest, .stop = 0};
 	pthread_t tid;
 	int watching = 0;
-	if (progress_enabled() &&
-	    snprintf(w.path, sizeof w.path, "%s/data.mdb", dest) < (int)sizeof w.path) {
+	if (progress_enabled()) {
 		w.total = st.used_bytes;
 		progress_start("backing up", "bytes");
 		watching = pthread_create(&tid, NULL, watch, &w) == 0;

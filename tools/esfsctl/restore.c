@@ -29,13 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "esfsctl.h"
 #include "json.h"
+#include "names.h"
 #include "progress.h"
 #include "store.h"
 
@@ -43,7 +43,6 @@
 #define BATCH_BYTES (16u << 20)		/* or this much text */
 #define MAX_EVENT (64u << 20)		/* the largest max_event esfs takes */
 #define MAX_FILE (MAX_EVENT + 4096u)	/* the largest file read */
-#define NAME_DIGITS 20
 
 /* A stream directory of the copy. */
 struct stream {
@@ -65,7 +64,6 @@ struct restore {
 
 	const char *dir;	/* STORE_DIR */
 	int made_dir;		/* this run created it; -1 before it is made */
-	int lock_fd;		/* STORE_DIR/esfs.lock, held while restoring */
 	es_store *s;
 	int importing;		/* in steps 2 and 3 */
 
@@ -111,11 +109,11 @@ static int parse_name(const char *name, uint64_t *n)
 	size_t i;
 
 	for (i = 0; name[i]; i++) {
-		if (i == NAME_DIGITS || name[i] < '0' || name[i] > '9' || v > ES_ID_MAX)
+		if (i == ES_EVENT_NAME_LEN || name[i] < '0' || name[i] > '9' || v > ES_ID_MAX)
 			return -1;
 		v = v * 10 + (uint64_t)(name[i] - '0');
 	}
-	if (i != NAME_DIGITS || v == 0 || v > ES_ID_MAX)
+	if (i != ES_EVENT_NAME_LEN || v == 0 || v > ES_ID_MAX)
 		return -1;
 	*n = v;
 	return 0;
@@ -340,7 +338,7 @@ static int add_number(struct restore *r, const char *name, void *arg)
 	char path[PATH_MAX];
 	uint64_t v;
 
-	if (l->has_new && !strcmp(name, "new")) {
+	if (l->has_new && !strcmp(name, ES_NEW)) {
 		*l->has_new = 1;
 		return 0;
 	}
@@ -377,8 +375,8 @@ static int count_events(struct restore *r, int dirfd, const char *rel, uint64_t 
 		qsort(l.a, l.n, sizeof *l.a, cmp_u64);
 	for (size_t i = 0; i < l.n && !ret; i++)
 		if (l.a[i] != i + 1) {
-			snprintf(path, sizeof path, "%s/%020" PRIu64, rel, (uint64_t)i + 1);
-			ret = refuse(r, path, "missing: %s has %s up to %020" PRIu64 " with a gap",
+			snprintf(path, sizeof path, "%s/" ES_EVENT_NAME_FMT, rel, (uint64_t)i + 1);
+			ret = refuse(r, path, "missing: %s has %s up to " ES_EVENT_NAME_FMT " with a gap",
 				     rel, has_new ? "versions" : "positions", l.a[l.n - 1]);
 		}
 	free(l.a);
@@ -394,8 +392,12 @@ static int open_dir(int dirfd, const char *name)
 
 /* ---- 1. The shape of the copy. --------------------------------------- */
 
-static const char *const top_dirs[] = {"all", "streams", "snapshots", "checkpoints"};
-static const char *const ignored_dirs[] = {"feed", "subscriptions", "categories", "types"};
+static const char *const top_dirs[] = {
+	ES_DIR_ALL, ES_DIR_STREAMS, ES_DIR_SNAPSHOTS, ES_DIR_CHECKPOINTS
+};
+static const char *const ignored_dirs[] = {
+	ES_DIR_FEED, ES_DIR_SUBSCRIPTIONS, ES_DIR_CATEGORIES, ES_DIR_TYPES
+};
 
 static int top_entry_ok(struct restore *r, const char *name, void *arg)
 {
@@ -448,7 +450,7 @@ static int list_streams(struct restore *r)
 {
 	size_t cap = 0;
 
-	if (each_entry(r, r->streams_fd, "streams", add_stream, &cap))
+	if (each_entry(r, r->streams_fd, ES_DIR_STREAMS, add_stream, &cap))
 		return -1;
 	if (r->nstreams)
 		qsort(r->streams, r->nstreams, sizeof *r->streams, cmp_stream);
@@ -463,7 +465,7 @@ static int check_stream(struct restore *r, struct stream *st)
 	uint64_t n;
 	int has_new;
 
-	snprintf(rel, sizeof rel, "streams/%s", st->name);
+	snprintf(rel, sizeof rel, ES_DIR_STREAMS "/%s", st->name);
 	if (es_name_check(st->name, strlen(st->name), why, sizeof why))
 		return refuse(r, rel, "not a stream name: %s", why);
 	int fd = open_dir(r->streams_fd, st->name);
@@ -477,8 +479,8 @@ static int check_stream(struct restore *r, struct stream *st)
 	st->dir_us = ctl_us(sb.st_mtim);
 	int ret = count_events(r, fd, rel, &n, &has_new);
 	if (ret == 0 && has_new) {
-		snprintf(rel, sizeof rel, "streams/%s/new", st->name);
-		if (fstatat(fd, "new", &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		snprintf(rel, sizeof rel, ES_DIR_STREAMS "/%s/" ES_NEW, st->name);
+		if (fstatat(fd, ES_NEW, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			ret = refuse(r, rel, "%s", strerror(errno));
 		else if (!S_ISREG(sb.st_mode) || sb.st_size != 0)
 			ret = refuse(r, rel, "not an empty file, as new is in a mount");
@@ -497,9 +499,9 @@ static int check_snapshot(struct restore *r, const char *name, size_t *off, size
 	struct stat sb;
 	struct stream *st = find_stream(r, name);
 
-	snprintf(rel, sizeof rel, "snapshots/%s", name);
+	snprintf(rel, sizeof rel, ES_DIR_SNAPSHOTS "/%s", name);
 	if (!st)
-		return refuse(r, rel, "a snapshot of a stream not in streams/");
+		return refuse(r, rel, "a snapshot of a stream not in " ES_DIR_STREAMS "/");
 	if (read_file(r, r->snapshots_fd, name, rel, off, len, &sb) ||
 	    check_line(r, rel, r->buf + *off, *len))
 		return -1;
@@ -525,7 +527,7 @@ static int check_checkpoint(struct restore *r, const char *name, uint64_t *pos, 
 	struct stat sb;
 	size_t off, len;
 
-	snprintf(rel, sizeof rel, "checkpoints/%s", name);
+	snprintf(rel, sizeof rel, ES_DIR_CHECKPOINTS "/%s", name);
 	if (es_name_check(name, strlen(name), why, sizeof why))
 		return refuse(r, rel, "not a checkpoint name: %s", why);
 	if (read_file(r, r->checkpoints_fd, name, rel, &off, &len, &sb))
@@ -540,7 +542,7 @@ static int check_checkpoint(struct restore *r, const char *name, uint64_t *pos, 
 	if (!good)
 		return refuse(r, rel, "not a position and a newline");
 	if (v > r->head)
-		return refuse(r, rel, "position %" PRIu64 " is beyond the last in all/ (%" PRIu64 ")",
+		return refuse(r, rel, "position %" PRIu64 " is beyond the last in " ES_DIR_ALL "/ (%" PRIu64 ")",
 			      v, r->head);
 	*pos = v;
 	*us = ctl_us(sb.st_mtim);
@@ -567,8 +569,8 @@ static int view_event_ok(struct restore *r, const char *name, void *arg)
 	if (parse_name(name, &pos))
 		return refuse(r, rel, "not an event file: names are 20 digits, 1 or more");
 	if (pos > r->head)
-		return refuse(r, rel, "no such position in all/");
-	snprintf(all_rel, sizeof all_rel, "all/%s", name);
+		return refuse(r, rel, "no such position in " ES_DIR_ALL "/");
+	snprintf(all_rel, sizeof all_rel, ES_DIR_ALL "/%s", name);
 	if (fstatat(r->all_fd, name, &ev, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    fstatat(v->fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    ev.st_dev == sb.st_dev && ev.st_ino == sb.st_ino)
@@ -611,7 +613,7 @@ static int snapshots_and_checkpoints(struct restore *r);
 static int check_copy(struct restore *r)
 {
 	progress_start("checking", "streams");
-	if (check_top(r) || count_events(r, r->all_fd, "all", &r->head, NULL))
+	if (check_top(r) || count_events(r, r->all_fd, ES_DIR_ALL, &r->head, NULL))
 		return -1;
 	if (list_streams(r))
 		return -1;
@@ -626,8 +628,8 @@ static int check_copy(struct restore *r)
 	}
 	if (snapshots_and_checkpoints(r))
 		return -1;
-	progress_start("checking categories/ and types/", "files");
-	return check_views(r, "categories") || check_views(r, "types") ? -1 : 0;
+	progress_start("checking " ES_DIR_CATEGORIES "/ and " ES_DIR_TYPES "/", "files");
+	return check_views(r, ES_DIR_CATEGORIES) || check_views(r, ES_DIR_TYPES) ? -1 : 0;
 }
 
 /* ---- The new store. ---------------------------------------------------- */
@@ -650,10 +652,6 @@ static void undo(struct restore *r)
 		es_close(r->s);
 		r->s = NULL;
 	}
-	if (r->lock_fd >= 0) {
-		close(r->lock_fd);
-		r->lock_fd = -1;
-	}
 	if (r->made_dir < 0)
 		return;	/* nothing made yet */
 	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -661,11 +659,11 @@ static void undo(struct restore *r)
 		ctl_error("%s: cannot remove: %s", r->dir, strerror(errno));
 }
 
-/* Creates STORE_DIR (or uses the empty one), locks it as a daemon does, so
- * that no esfs mounts it while it is restored, and opens the store. */
+/* Creates STORE_DIR (or uses the empty one) and opens the store, which
+ * takes its lock as a daemon does, so that no esfs mounts it while it is
+ * restored. */
 static int make_store(struct restore *r)
 {
-	char path[PATH_MAX];
 	es_options opts = {.max_event = MAX_EVENT};
 	int exists;
 
@@ -676,21 +674,6 @@ static int make_store(struct restore *r)
 		return -1;
 	}
 	r->made_dir = !exists;
-	if (snprintf(path, sizeof path, "%s/esfs.lock", r->dir) >= (int)sizeof path) {
-		ctl_error("%s: path too long", r->dir);
-		return -1;
-	}
-	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char pid[32];
-	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (pwrite(r->lock_fd, pid, (size_t)n, 0) != n) {
-		ctl_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
 	if (es_open(r->dir, &opts, &r->s)) {
 		ctl_error("%s: %s", r->dir, es_why());
 		return -1;
@@ -764,14 +747,14 @@ static int room(struct restore *r, size_t items)
 
 static int import_event(struct restore *r, uint64_t pos)
 {
-	char name[NAME_DIGITS + 1], rel[32], srel[PATH_MAX];
+	char name[ES_EVENT_NAME_LEN + 1], rel[32], srel[PATH_MAX];
 	struct stat ev;
 	size_t off, len;
 
 	if (room(r, 2))
 		return -1;
-	snprintf(name, sizeof name, "%020" PRIu64, pos);
-	snprintf(rel, sizeof rel, "all/%s", name);
+	snprintf(name, sizeof name, ES_EVENT_NAME_FMT, pos);
+	snprintf(rel, sizeof rel, ES_DIR_ALL "/%s", name);
 	if (read_file(r, r->all_fd, name, rel, &off, &len, &ev) ||
 	    check_line(r, rel, r->buf + off, len))
 		return -1;
@@ -796,10 +779,10 @@ static int import_event(struct restore *r, uint64_t pos)
 	else if (es_time_parse(json_string_value(at), &created))
 		refuse(r, rel, "its created_at is not a time as esfs writes it");
 	else if (!(st = find_stream(r, json_string_value(sid))))
-		refuse(r, rel, "its stream %s is not in streams/", json_string_value(sid));
+		refuse(r, rel, "its stream %s is not in " ES_DIR_STREAMS "/", json_string_value(sid));
 	else if ((uint64_t)json_integer_value(ver) != st->seen + 1)
 		refuse(r, rel, "version %" JSON_INTEGER_FORMAT " of stream %s, but the "
-		       "stream's events before it in all/ end at version %" PRIu64,
+		       "stream's events before it in " ES_DIR_ALL "/ end at version %" PRIu64,
 		       json_integer_value(ver), st->name, st->seen);
 	else
 		ret = 0;
@@ -808,8 +791,8 @@ static int import_event(struct restore *r, uint64_t pos)
 		return -1;
 
 	st->seen++;
-	snprintf(srel, sizeof srel, "streams/%s/%020" PRIu64, st->name, st->seen);
-	if (same_event(r, r->streams_fd, srel + strlen("streams/"), srel, rel, off, len, &ev))
+	snprintf(srel, sizeof srel, ES_DIR_STREAMS "/%s/" ES_EVENT_NAME_FMT, st->name, st->seen);
+	if (same_event(r, r->streams_fd, srel + strlen(ES_DIR_STREAMS "/"), srel, rel, off, len, &ev))
 		return -1;
 
 	/* The stream first, at the time of its new file: its creation. */
@@ -817,7 +800,7 @@ static int import_event(struct restore *r, uint64_t pos)
 		es_import it = {.kind = ES_IMPORT_STREAM, .name_len = strlen(st->name),
 				.time_us = st->new_us < created ? st->new_us : created};
 		size_t noff;
-		snprintf(srel, sizeof srel, "streams/%s", st->name);
+		snprintf(srel, sizeof srel, ES_DIR_STREAMS "/%s", st->name);
 		if (put_text(r, st->name, it.name_len, &noff) || add(r, &it, noff, srel))
 			return -1;
 	}
@@ -841,7 +824,7 @@ static int snapshot_entry(struct restore *r, const char *name, void *arg)
 		return 0;
 	}
 	es_import it = {.kind = ES_IMPORT_SNAPSHOT, .json_len = len};
-	snprintf(rel, sizeof rel, "snapshots/%s", name);
+	snprintf(rel, sizeof rel, ES_DIR_SNAPSHOTS "/%s", name);
 	r->snapshots++;
 	return add(r, &it, off, rel);
 }
@@ -861,7 +844,7 @@ static int checkpoint_entry(struct restore *r, const char *name, void *arg)
 		return 0;
 	if (put_text(r, name, it.name_len, &off))
 		return -1;
-	snprintf(rel, sizeof rel, "checkpoints/%s", name);
+	snprintf(rel, sizeof rel, ES_DIR_CHECKPOINTS "/%s", name);
 	r->checkpoints++;
 	return add(r, &it, off, rel);
 }
@@ -869,10 +852,10 @@ static int checkpoint_entry(struct restore *r, const char *name, void *arg)
 static int snapshots_and_checkpoints(struct restore *r)
 {
 	if (r->snapshots_fd >= 0 &&
-	    each_entry(r, r->snapshots_fd, "snapshots", snapshot_entry, NULL))
+	    each_entry(r, r->snapshots_fd, ES_DIR_SNAPSHOTS, snapshot_entry, NULL))
 		return -1;
 	if (r->checkpoints_fd >= 0 &&
-	    each_entry(r, r->checkpoints_fd, "checkpoints", checkpoint_entry, NULL))
+	    each_entry(r, r->checkpoints_fd, ES_DIR_CHECKPOINTS, checkpoint_entry, NULL))
 		return -1;
 	return 0;
 }
@@ -893,15 +876,15 @@ static int import_all(struct restore *r)
 	for (size_t i = 0; i < r->nstreams; i++) {
 		struct stream *st = &r->streams[i];
 		char rel[PATH_MAX];
-		snprintf(rel, sizeof rel, "streams/%s/%020" PRIu64, st->name, st->seen + 1);
+		snprintf(rel, sizeof rel, ES_DIR_STREAMS "/%s/" ES_EVENT_NAME_FMT, st->name, st->seen + 1);
 		if (st->seen < st->events)
-			return refuse(r, rel, "no event in all/ is this one");
+			return refuse(r, rel, "no event in " ES_DIR_ALL "/ is this one");
 		if (st->events)
 			continue;
 		es_import it = {.kind = ES_IMPORT_STREAM, .name_len = strlen(st->name),
 				.time_us = st->dir_us};
 		size_t off;
-		snprintf(rel, sizeof rel, "streams/%s", st->name);
+		snprintf(rel, sizeof rel, ES_DIR_STREAMS "/%s", st->name);
 		if (room(r, 1) || put_text(r, st->name, it.name_len, &off) ||
 		    add(r, &it, off, rel))
 			return -1;
@@ -924,7 +907,6 @@ int cmd_restore(int argc, char **argv)
 	r->copy = argv[argc - 2];
 	r->dir = argv[argc - 1];
 	r->copy_fd = r->all_fd = r->streams_fd = r->snapshots_fd = r->checkpoints_fd = -1;
-	r->lock_fd = -1;
 	r->made_dir = -1;
 
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
@@ -942,11 +924,6 @@ int cmd_restore(int argc, char **argv)
 	}
 	progress_clear();
 	if (ok) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/esfs.lock", r->dir);
-		if (unlink(path) != 0)
-			ctl_error("%s: %s", path, strerror(errno));
-		close(r->lock_fd);
 		printf("%s: restored %" PRIu64 " event%s, %zu stream%s (%" PRIu64 " empty), %"
 		       PRIu64 " snapshot%s, %" PRIu64 " checkpoint%s from %s\n", r->dir,
 		       r->head, plural(r->head), r->nstreams, plural(r->nstreams), r->empty,

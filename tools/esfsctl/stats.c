@@ -6,12 +6,8 @@
  *   ...
  *   file_bytes 1073741824
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "esfsctl.h"
 #include "store.h"
@@ -27,14 +23,9 @@ int cmd_stats(int argc, char **argv)
 	if (ctl_open_ro(dir, NULL, &st))
 		return 1;
 
-	char path[PATH_MAX];
-	struct stat fst;
-	if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path) {
-		ctl_error("%s: path too long", dir);
-		return 1;
-	}
-	if (stat(path, &fst) != 0) {
-		ctl_error("%s: %s", path, strerror(errno));
+	uint64_t file_bytes;
+	if (es_file_bytes(dir, &file_bytes) != 0) {
+		ctl_error("%s", es_why());
 		return 1;
 	}
 	printf("streams %" PRIu64 "\n", st.streams);
@@ -46,6 +37,6 @@ int cmd_stats(int argc, char **argv)
 	printf("types %" PRIu64 "\n", st.types);
 	printf("used_bytes %" PRIu64 "\n", st.used_bytes);
 	printf("map_bytes %" PRIu64 "\n", st.map_bytes);
-	printf("file_bytes %" PRIu64 "\n", (uint64_t)fst.st_size);
+	printf("file_bytes %" PRIu64 "\n", file_bytes);
 	return 0;
 }

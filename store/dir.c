@@ -1,0 +1,121 @@
+/* dir.c — the store directory's own files beside LMDB's (see dir.h): the
+ * single-writer lock, and the notification of commits that read-only
+ * openers of the store watch for. */
+#include "dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOCK_FILE "esfs.lock"
+
+static void lock_path(const char *dir, char *path, size_t size)
+{
+	snprintf(path, size, "%s/" LOCK_FILE, dir);
+}
+
+/* Says who holds the lock on fd: its pid, when it wrote one yet. */
+static int busy(const char *dir, int fd, char *why, size_t size)
+{
+	char pid[32] = "";
+	ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	snprintf(why, size, "%s is served already by another esfs%s%s%s; "
+		 "one daemon writes a store (-o ro mounts it beside)",
+		 dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+	return EBUSY;
+}
+
+/* The holder removes the file before it lets go (dir_unlock), so a lock
+ * taken on a file that is no longer the one at path is taken on nothing:
+ * open it again. */
+int dir_lock(const char *dir, int *fd, char *why, size_t size)
+{
+	char path[PATH_MAX + 16], pid[32];
+	struct stat held, named;
+	int err;
+
+	lock_path(dir, path, sizeof path);
+	for (;;) {
+		*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (*fd < 0) {
+			err = errno;
+			snprintf(why, size, "%s: %s", path, strerror(err));
+			return err;
+		}
+		if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+			err = errno == EWOULDBLOCK ? busy(dir, *fd, why, size) : errno;
+			if (err != EBUSY)
+				snprintf(why, size, "%s: %s", path, strerror(err));
+			close(*fd);
+			return err;
+		}
+		if (fstat(*fd, &held) != 0 || stat(path, &named) != 0) {
+			err = errno;
+			if (err != ENOENT) {
+				snprintf(why, size, "%s: %s", path, strerror(err));
+				close(*fd);
+				return err;
+			}
+		} else if (held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+			break;
+		}
+		close(*fd);
+	}
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
+		err = errno;
+		snprintf(why, size, "%s: %s", path, strerror(err));
+		dir_unlock(dir, *fd);
+		return err;
+	}
+	return 0;
+}
+
+void dir_unlock(const char *dir, int fd)
+{
+	char path[PATH_MAX + 16];
+
+	lock_path(dir, path, sizeof path);
+	unlink(path);	/* gone already only if someone removed it by hand */
+	close(fd);
+}
+
+/* Touching a file held open for writing fails only on an I/O error, and
+ * the commit stands whatever happens here: the watches then wake at the
+ * next commit. So nothing is reported. */
+void dir_published(int fd)
+{
+	(void)futimens(fd, NULL);	/* see above */
+}
+
+int dir_watch(const char *dir, int *fd, char *why, size_t size)
+{
+	int err;
+
+	*fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (*fd >= 0 && inotify_add_watch(*fd, dir, IN_MODIFY | IN_ATTRIB) >= 0)
+		return 0;
+	err = errno;
+	snprintf(why, size, "cannot watch %s for appends: %s", dir, strerror(err));
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return err;
+}
+
+void dir_drain(int fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;	/* nonblocking: drained */
+}
