@@ -11,7 +11,7 @@
 #   make bench      build bin/esfs-bench, the benchmark (tools/bench.c; needs
 #                   libpq-dev; not part of all or check). See esfs-bench(1).
 #   make bench-deps install what the benchmark needs: PostgreSQL, libpq-dev,
-#                   gnuplot (as root)
+#                   gnuplot, strace (as root)
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -118,7 +118,7 @@ fuzz: $(O)/fuzz/message
 # PostgreSQL (tools/bench.c, man/esfs-bench.1). Linked with the store
 # library and libpq; not built by all, not run by check.
 BENCH_BIN = bin/esfs-bench
-BENCH_DEPS = postgresql libpq-dev gnuplot-nox
+BENCH_DEPS = postgresql libpq-dev gnuplot-nox strace
 BENCH_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I`pg_config --includedir`)
 BENCH_LIBS = $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 

@@ -5,13 +5,17 @@
  * random reads; a shell loop of appends; and, for esfs alone, how long a
  * live subscriber waits for an append) against esfs through a real FUSE
  * mount, plain files (one event, one file) on the same disk and on tmpfs,
- * the store library called directly, and PostgreSQL with a classic
- * event-store table, at several store sizes, and reports events/s and
- * p50/p99 latencies as a table on stdout, OUTDIR/results.csv and a chart,
- * OUTDIR/chart.png. See man/esfs-bench.1.
+ * the store library called directly, PostgreSQL with a classic
+ * event-store table, and, for the appends alone, the disk's ceiling (the
+ * same event lines written with pwrite to a preallocated file, one
+ * fdatasync per group commit), at several store sizes, and reports events/s
+ * and p50/p99 latencies as a table on stdout, OUTDIR/results.csv and a
+ * chart, OUTDIR/chart.png. With --count-flushes it also counts, with
+ * strace, the flush system calls that esfs and the store library make per
+ * append. See man/esfs-bench.1.
  *
- *   esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg]
- *              [--workloads W1,...] OUTDIR
+ *   esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg,limit]
+ *              [--workloads W1,...] [--count-flushes] OUTDIR
  *
  * It starts and stops everything itself (the esfs daemon, a PostgreSQL
  * server in a temporary directory) and leaves nothing mounted or running,
@@ -53,8 +57,8 @@
 
 /* ---- What is measured. ------------------------------------------------ */
 
-enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, NSYS };
-static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg"};
+enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, SYS_LIMIT, NSYS };
+static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg", "limit"};
 
 /* Rows of the table: a workload can give several. */
 enum { R_W1, R_W2, R_W3, R_W4C, R_W4W, R_W4F, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6, R_W7,
@@ -72,12 +76,14 @@ static const char *const row_name[NROW] = {
 #define HANG_SECONDS 300	/* no progress this long is a hang */
 #define W8_CONSUMERS 8		/* subscribers of W8-sub-8 */
 #define W8_WAIT_SECONDS 10	/* an event not received by then is an error */
+#define LINE_CAP 2048		/* the most bytes of an event's line */
+#define FLUSH_APPENDS 500	/* appends of the untimed pass under strace */
 
 /* ---- Options. ---------------------------------------------------------- */
 
 static uint64_t g_sizes[16] = {10000, 100000};
 static int g_nsizes = 2;
-static int g_sys_on[NSYS] = {1, 1, 1, 1, 1};
+static int g_sys_on[NSYS] = {1, 1, 1, 1, 1, 1};
 static int g_wl_on[9] = {0, 1, 1, 1, 1, 1, 1, 1, 1};	/* W1 … W8 */
 static uint64_t g_ops = 2000;		/* appends of W1, and of W2, W3 in all */
 static uint64_t g_reads = 10000;	/* random reads of W6 */
@@ -88,6 +94,7 @@ static const char *g_outdir;
 static char g_esfs[PATH_MAX];
 static char g_tmp_parent[PATH_MAX] = "/var/tmp";
 static int g_keep;
+static int g_count_flushes;		/* --count-flushes */
 
 /* ---- State that cleanup needs, also from a signal handler. ------------- */
 
@@ -541,6 +548,15 @@ struct sysctx {
 	int port;
 	char conninfo[PATH_MAX + 128];
 	PGconn *conn;
+	/* limit: the preallocated log and its group commit, under lk */
+	int lfd;
+	pthread_mutex_t lk;
+	pthread_cond_t synced_cv;
+	uint64_t off, cap;		/* the next byte; the bytes preallocated */
+	uint64_t written, synced;	/* records written; records durable */
+	int flushing, flush_err;	/* an fdatasync runs; the errno of a failed one */
+	int writers;			/* writers that have not finished */
+	uint64_t flushes;		/* fdatasyncs since the last preallocation */
 };
 
 /* The root of the tree that all/ and streams/ are in. */
@@ -562,20 +578,33 @@ static int is_mounted(const char *mnt)
 	return a.st_dev != b.st_dev;
 }
 
-static long read_hwm(pid_t pid)
+/* The number after "field:" in a /proc status or fdinfo file, in base;
+ * -1 if there is none. */
+static long status_field(const char *path, const char *field, int base)
 {
-	char path[64], line[256];
-	long kb = 0;
+	char line[256];
+	size_t n = strlen(field);
+	long v = -1;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return 0;
+		return -1;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, base);
 			break;
+		}
 	fclose(f);
-	return kb;
+	return v;
+}
+
+static long read_hwm(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	long kb = status_field(path, "VmHWM", 10);
+	return kb < 0 ? 0 : kb;
 }
 
 static void esfs_mount(struct sysctx *c)
@@ -955,6 +984,97 @@ static void pg_setup(struct sysctx *c)
 	pg_exec(c->conn, "CHECKPOINT");
 }
 
+/* ---- limit: the disk's ceiling for durable appends. ---------------------- *
+ * Each event's line is written with pwrite at the end of a log file whose
+ * blocks were allocated (zeros written and fdatasynced) before the timed
+ * part, so an append overwrites allocated blocks and its fdatasync flushes
+ * data and no metadata. A group commit makes the lines durable: a writer
+ * waits until an fdatasync that began after its pwrite has returned. The
+ * group is full when every writer has written a line not yet durable: the
+ * writer that fills it runs the fdatasync, for every line written so far.
+ * So W1 has one event per fdatasync, and W2 and W3 have 8, as many as their
+ * 8 concurrent appends can share. (Starting the fdatasync as soon as none
+ * runs halves the groups: the writers that one fdatasync wakes miss the
+ * next, which has started at once.) */
+
+static void limit_open(struct sysctx *c)
+{
+	fmt(c->data, sizeof c->data, "%s/log", c->dir);
+	c->lfd = open(c->data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->lfd < 0)
+		die("%s: %s", c->data, strerror(errno));
+	if (pthread_mutex_init(&c->lk, NULL) != 0 || pthread_cond_init(&c->synced_cv, NULL) != 0)
+		die("pthread_mutex_init failed");
+	atomic_store(&c->gpos, c->L.n);	/* positions as long as the others' */
+}
+
+/* Writes zeros over the log's first bytes and makes them durable; the next
+ * appends, by nwriters writers, start at byte 0 again. */
+static void limit_prealloc(struct sysctx *c, uint64_t bytes, int nwriters)
+{
+	static const char zeros[1 << 16];
+
+	for (uint64_t o = 0; o < bytes; o += sizeof zeros) {
+		size_t n = bytes - o < sizeof zeros ? (size_t)(bytes - o) : sizeof zeros;
+		if (pwrite(c->lfd, zeros, n, (off_t)o) != (ssize_t)n)
+			die("preallocating %s: %s", c->data, strerror(errno));
+	}
+	if (fdatasync(c->lfd) != 0)
+		die("fdatasync %s: %s", c->data, strerror(errno));
+	c->off = c->written = c->synced = c->flushes = 0;
+	c->cap = bytes;
+	c->flush_err = 0;
+	c->writers = nwriters;
+}
+
+/* A writer has finished: the groups are one smaller. */
+static void limit_leave(struct sysctx *c)
+{
+	pthread_mutex_lock(&c->lk);
+	c->writers--;
+	pthread_cond_broadcast(&c->synced_cv);
+	pthread_mutex_unlock(&c->lk);
+}
+
+/* Appends len bytes and returns once they are durable: 0 or an errno. */
+static int limit_write(struct sysctx *c, const char *buf, size_t len)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&c->lk);
+	if (c->off + len > c->cap) {
+		err = ENOSPC;	/* the preallocated bytes are used up */
+	} else {
+		ssize_t w = pwrite(c->lfd, buf, len, (off_t)c->off);
+		if (w != (ssize_t)len)
+			err = w < 0 ? errno : EIO;
+	}
+	c->off += err ? 0 : len;
+	uint64_t me = err ? 0 : ++c->written;
+	while (!err && c->synced < me) {
+		if ((err = c->flush_err))
+			break;
+		if (c->flushing || c->written - c->synced < (uint64_t)c->writers) {
+			pthread_cond_wait(&c->synced_cv, &c->lk);
+			continue;
+		}
+		uint64_t upto = c->written;	/* every line written before it starts */
+		c->flushing = 1;
+		pthread_mutex_unlock(&c->lk);
+		int rc = fdatasync(c->lfd), e = errno;
+		pthread_mutex_lock(&c->lk);
+		c->flushing = 0;
+		c->flushes++;
+		if (rc != 0)
+			c->flush_err = e;
+		else
+			c->synced = upto;
+		pthread_cond_broadcast(&c->synced_cv);
+	}
+	pthread_mutex_unlock(&c->lk);
+	return err;
+}
+
 /* ---- Setting a system up and down. --------------------------------------- */
 
 static void mkdir_or_die(const char *path)
@@ -999,6 +1119,9 @@ static void setup(struct sysctx *c)
 	case SYS_PG:
 		pg_setup(c);
 		break;
+	case SYS_LIMIT:
+		limit_open(c);	/* no prefill: an append to a log does not look at it */
+		break;
 	}
 }
 
@@ -1015,6 +1138,11 @@ static void teardown(struct sysctx *c)
 		break;
 	case SYS_PG:
 		pg_stop(c);
+		break;
+	case SYS_LIMIT:
+		close(c->lfd);
+		pthread_mutex_destroy(&c->lk);
+		pthread_cond_destroy(&c->synced_cv);
 		break;
 	}
 	if (!g_keep)
@@ -1067,7 +1195,7 @@ struct wjob {
 	int fd, sfd, afd;
 	uint64_t ver, rng;
 	PGconn *pg;
-	char buf[2048], data[DATA_LEN + 1];
+	char buf[LINE_CAP], data[DATA_LEN + 1];
 };
 
 static void create_stream(struct sysctx *c, const char *name)
@@ -1134,6 +1262,8 @@ static void writer_close(struct wjob *j)
 		close(j->afd);
 	if (j->pg)
 		PQfinish(j->pg);
+	if (j->c->sys == SYS_LIMIT)
+		limit_leave(j->c);
 }
 
 /* One durable append of event seq; 0 or -1 with j->err set. */
@@ -1224,6 +1354,17 @@ static int writer_append(struct wjob *j, uint64_t seq)
 			PQclear(r);
 			return -1;
 		}
+	case SYS_LIMIT: {
+		uint64_t v = j->any ? atomic_fetch_add(j->hint, 1) + 1 : j->ver + 1;
+		uint64_t pos = atomic_fetch_add(&c->gpos, 1) + 1;
+		size_t len = make_line(j->buf, sizeof j->buf, j->stream, v, pos, j->data, &j->rng);
+		int err = len ? limit_write(c, j->buf, len) : ENAMETOOLONG;
+		if (err)
+			return msg(j->err, sizeof j->err, "append of %zu bytes to %s: %s", len, c->data,
+					strerror(err)), -1;
+		j->ver = v;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -1234,8 +1375,10 @@ static void *writer_main(void *p)
 	int ok = writer_open(j) == 0;
 
 	pthread_barrier_wait(j->bar);
-	if (!ok)
+	if (!ok) {
+		writer_close(j);
 		return NULL;
+	}
 	for (uint64_t i = 0; i < j->nops; i++) {
 		if (i && now_ns() > j->deadline)
 			break;
@@ -1282,6 +1425,8 @@ static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, i
 		if (!j->lat)
 			die("out of memory");
 	}
+	if (c->sys == SYS_LIMIT)
+		limit_prealloc(c, per * (uint64_t)nthreads * LINE_CAP, nthreads);
 	for (int t = 0; t < nthreads; t++)
 		if (pthread_create(&th[t], NULL, writer_main, &jobs[t]) != 0)
 			die("pthread_create failed");
@@ -1324,6 +1469,11 @@ static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, i
 		size_t l = strlen(note);
 		msg(note + l, sizeof note - l, "%s%lu retries (%s)", l ? "; " : "", retries,
 			 c->sys == SYS_PG ? "unique violations" : "EEXIST on the version file");
+	}
+	if (c->sys == SYS_LIMIT && c->flushes) {
+		size_t l = strlen(note);
+		msg(note + l, sizeof note - l, "%s%" PRIu64 " fdatasyncs, %.2f events each", l ? "; " : "",
+		    c->flushes, (double)total / (double)c->flushes);
 	}
 	record(row, c->sys, c->L.n, total, secs, lat, total, note);
 	free(lat);
@@ -2043,6 +2193,287 @@ static void w_subscribe(struct sysctx *c, int row, int nconsumers)
 	free(j);
 }
 
+/* ---- Flushes per append: W1's appends under strace. ---------------------- *
+ * An untimed pass of FLUSH_APPENDS appends like W1's, with strace attached
+ * to the process that makes them durable (the esfs daemon; for the store
+ * library a child of this process that opens the store and appends), counts
+ * fsync, fdatasync, msync, sync_file_range and the writes to descriptors
+ * open with O_DSYNC or O_SYNC (LMDB writes its meta page through one): the
+ * ones open before strace attached are read from /proc/PID/fdinfo, the ones
+ * opened while it runs from its openat lines. */
+
+enum { FL_FSYNC, FL_FDATASYNC, FL_MSYNC, FL_SFR, FL_DSYNC, NFL };
+static const char *const fl_name[NFL] = {"fsync", "fdatasync", "msync", "sync_file_range",
+					 "dsync_write"};
+#define STRACE_CALLS "trace=fsync,fdatasync,msync,sync_file_range,?open,openat,close," \
+	"write,pwrite64,writev,pwritev,pwritev2"
+#define MAX_FD 4096		/* descriptors above this are not looked at */
+
+struct flushes {
+	uint64_t size, appends;
+	int sys;
+	uint64_t n[NFL];
+	char note[300];
+};
+
+static struct flushes g_fl[2 * 16];
+static int g_nfl;
+
+/* The flush calls of all kinds. */
+static uint64_t fl_total(const struct flushes *x)
+{
+	uint64_t total = 0;
+
+	for (int k = 0; k < NFL; k++)
+		total += x->n[k];
+	return total;
+}
+
+/* Marks the descriptors of pid that are open with O_DSYNC (O_SYNC has it). */
+static void dsync_fds(pid_t pid, unsigned char *dsync)
+{
+	char pat[64];
+	glob_t g;
+
+	memset(dsync, 0, MAX_FD);
+	snprintf(pat, sizeof pat, "/proc/%d/fdinfo/*", (int)pid);
+	if (glob(pat, 0, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		long fd = strtol(strrchr(g.gl_pathv[i], '/') + 1, NULL, 10);
+		long flags = status_field(g.gl_pathv[i], "flags", 8);
+		if (fd >= 0 && fd < MAX_FD && flags > 0 && (flags & O_DSYNC))
+			dsync[fd] = 1;
+	}
+	globfree(&g);
+}
+
+/* 1 when every thread of pid has a tracer. */
+static int all_traced(pid_t pid)
+{
+	char pat[64];
+	glob_t g;
+	int all = 1;
+
+	snprintf(pat, sizeof pat, "/proc/%d/task/*/status", (int)pid);
+	if (glob(pat, 0, NULL, &g) != 0)
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && all; i++)
+		all = status_field(g.gl_pathv[i], "TracerPid", 10) > 0;
+	globfree(&g);
+	return all;
+}
+
+/* Starts strace on pid, writing to out; returns its pid once it traces
+ * every thread, or -1 with err set. */
+static pid_t strace_start(pid_t pid, const char *out, const char *log, char *err, size_t errlen)
+{
+	char pidstr[24];
+
+	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+	char *av[] = {"strace", "-f", "-qq", "-e", STRACE_CALLS, "-o", (char *)out, "-p", pidstr, NULL};
+	struct sp o = {.out = "/dev/null", .err = log, .session = 1};
+	pid_t spid = spawn(av, &o);
+	int st;
+
+	if (spid < 0)
+		return msg(err, errlen, "ERROR: cannot start strace: %s", strerror(errno)), -1;
+	for (int i = 0; !all_traced(pid); i++) {
+		if (wait_exit(spid, 10, &st)) {
+			msg(err, errlen, "ERROR: strace exited with status %d%s", st,
+			    st == 127 ? ": it is not installed (`make bench-deps`)" : "");
+			return -1;
+		}
+		if (i > 1000) {
+			kill(spid, SIGKILL);
+			wait_child(spid);
+			msg(err, errlen, "ERROR: strace did not attach to %d within 10 s", (int)pid);
+			return -1;
+		}
+	}
+	return spid;
+}
+
+/* Detaches strace; 0 or -1. */
+static int strace_stop(pid_t spid)
+{
+	return kill(spid, SIGINT) == 0 && wait_child(spid) >= 0 ? 0 : -1;
+}
+
+/* The return value at the end of an strace line, "… = N"; -1 if none. */
+static long trace_ret(const char *line)
+{
+	const char *eq = NULL;
+
+	for (const char *p = line; (p = strstr(p, " = ")); p++)
+		eq = p;
+	return eq ? strtol(eq + 3, NULL, 10) : -1;
+}
+
+/* Counts the flushes in strace's output, with dsync the O_DSYNC descriptors
+ * open when it attached; 0 or -1 with err set. */
+static int count_trace(const char *path, unsigned char *dsync, uint64_t n[NFL], char *err, size_t errlen)
+{
+	static const struct { const char *name; int kind; } flush[] = {
+		{"fsync", FL_FSYNC}, {"fdatasync", FL_FDATASYNC}, {"msync", FL_MSYNC},
+		{"sync_file_range", FL_SFR},
+	};
+	static const char *const writes[] = {"write", "pwrite64", "writev", "pwritev", "pwritev2"};
+	long opening[64];		/* threads in an unfinished openat with O_DSYNC */
+	int nopening = 0;
+	char line[8192];
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return msg(err, errlen, "ERROR: %s: %s", path, strerror(errno)), -1;
+	memset(n, 0, NFL * sizeof *n);
+	while (fgets(line, sizeof line, f)) {
+		char *p;
+		long tid = strtol(line, &p, 10), fd;
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, "<... openat resumed>", 20)) {
+			for (int i = 0; i < nopening; i++)
+				if (opening[i] == tid) {
+					if ((fd = trace_ret(p)) >= 0 && fd < MAX_FD)
+						dsync[fd] = 1;
+					opening[i] = opening[--nopening];
+					break;
+				}
+			continue;
+		}
+		size_t len = strcspn(p, "(");
+		if (p[len] != '(' || !strncmp(p, "<...", 4))
+			continue;
+		p[len] = 0;
+		fd = strtol(p + len + 1, NULL, 10);
+		int inset = fd >= 0 && fd < MAX_FD && dsync[fd];
+		for (size_t i = 0; i < sizeof flush / sizeof *flush; i++)
+			n[flush[i].kind] += !strcmp(p, flush[i].name);
+		for (size_t i = 0; i < sizeof writes / sizeof *writes; i++)
+			n[FL_DSYNC] += inset && !strcmp(p, writes[i]);
+		if (!strcmp(p, "close") && fd >= 0 && fd < MAX_FD)
+			dsync[fd] = 0;
+		char *rest = p + len + 1;
+		if ((!strcmp(p, "openat") || !strcmp(p, "open")) &&
+		    (strstr(rest, "O_DSYNC") || strstr(rest, "O_SYNC"))) {
+			if (strstr(rest, "<unfinished ...>")) {
+				if (nopening < 64)
+					opening[nopening++] = tid;
+			} else if ((fd = trace_ret(rest)) >= 0 && fd < MAX_FD) {
+				dsync[fd] = 1;
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The store library's side of the pass, in a child: opens the store,
+ * says so on done, waits for go, appends, says so, waits for go to close. */
+static void store_child(struct sysctx *c, struct wjob *j, int go, int done)
+{
+	char b;
+
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (es_open(c->data, NULL, &c->st) || es_stream_create(c->st, j->stream, strlen(j->stream))) {
+		fprintf(stderr, "esfs-bench: flush count: %s\n", es_why());
+		_exit(1);
+	}
+	if (write(done, "r", 1) != 1 || read(go, &b, 1) != 1)
+		_exit(1);
+	for (uint64_t i = 0; i < FLUSH_APPENDS; i++)
+		if (writer_append(j, j->seq0 + i) != 0) {
+			fprintf(stderr, "esfs-bench: flush count: %s\n", j->err);
+			_exit(1);
+		}
+	if (write(done, "d", 1) != 1)
+		_exit(1);
+	while (read(go, &b, 1) > 0)
+		;
+	es_close(c->st);
+	_exit(0);
+}
+
+/* Runs the pass for esfs or store and records what it counted. */
+static void count_flushes(struct sysctx *c)
+{
+	struct flushes *r = &g_fl[g_nfl++];
+	struct wjob *j = calloc(1, sizeof *j);
+	unsigned char *dsync = malloc(MAX_FD);
+	char out[PATH_MAX], log[PATH_MAX], b;
+	pid_t traced = c->pid, spid = -1, child = -1;
+	int go[2] = {-1, -1}, done[2] = {-1, -1}, ok = 0;
+
+	if (!j || !dsync)
+		die("out of memory");
+	phase("flush count on %s", sys_name[c->sys]);
+	*r = (struct flushes){.size = c->L.n, .sys = c->sys, .appends = FLUSH_APPENDS};
+	fmt(out, sizeof out, "%s/strace.out", c->dir);
+	fmt(log, sizeof log, "%s/strace.log", c->dir);
+	*j = (struct wjob){.c = c, .stream = "F1-1", .seq0 = 900000000u, .rng = 99};
+	if (c->sys == SYS_ESFS) {
+		create_stream(c, j->stream);
+		ok = writer_open(j) == 0;
+		if (!ok)
+			msg(r->note, sizeof r->note, "ERROR: %s", j->err);
+	} else {
+		es_close(c->st);	/* the child opens its own */
+		c->st = NULL;
+		if (pipe(go) != 0 || pipe(done) != 0 || (child = fork()) < 0)
+			die("flush count: %s", strerror(errno));
+		if (child == 0) {
+			close(go[1]);
+			close(done[0]);
+			store_child(c, j, go[0], done[1]);
+		}
+		close(go[0]);
+		close(done[1]);
+		traced = child;
+		ok = read(done[0], &b, 1) == 1;
+		if (!ok)
+			msg(r->note, sizeof r->note, "ERROR: the child did not open the store");
+	}
+	if (ok) {
+		dsync_fds(traced, dsync);
+		spid = strace_start(traced, out, log, r->note, sizeof r->note);
+		ok = spid > 0;
+	}
+	if (ok && c->sys == SYS_ESFS) {
+		for (uint64_t i = 0; ok && i < FLUSH_APPENDS; i++)
+			ok = writer_append(j, j->seq0 + i) == 0;
+		usleep(100000);	/* anything the daemon does just after */
+		if (!ok)
+			msg(r->note, sizeof r->note, "ERROR: %s", j->err);
+	} else if (ok) {
+		ok = write(go[1], "g", 1) == 1 && read(done[0], &b, 1) == 1;
+		if (!ok)
+			msg(r->note, sizeof r->note, "ERROR: the child failed (see above)");
+	}
+	if (spid > 0 && strace_stop(spid) != 0 && ok) {
+		ok = 0;
+		msg(r->note, sizeof r->note, "ERROR: stopping strace: %s", strerror(errno));
+	}
+	if (ok)
+		ok = count_trace(out, dsync, r->n, r->note, sizeof r->note) == 0;
+	if (c->sys == SYS_ESFS) {
+		writer_close(j);
+	} else {
+		close(go[1]);
+		close(done[0]);
+		if (child > 0 && wait_child(child) != 0 && ok)
+			msg(r->note, sizeof r->note, "ERROR: the child exited with an error");
+		if (es_open(c->data, NULL, &c->st))
+			die("%s: %s", c->data, es_why());
+	}
+	fprintf(stderr, "esfs-bench:   flushes   %-5s %.2f per append  %s\n", sys_name[c->sys],
+		(double)fl_total(r) / FLUSH_APPENDS, r->note);
+	free(dsync);
+	free(j);
+}
+
 /* ---- The machine. -------------------------------------------------------- */
 
 static char g_machine[2048];
@@ -2163,11 +2594,46 @@ static const char legend[] =
 	"  hard-linked as all/POSITION, the version claimed with O_EXCL, fsync of the file and both\n"
 	"  directories per event; tmpfs = the same in /dev/shm without fsync; store = the store library\n"
 	"  in-process (W5 walks in-process, no W7); pg = PostgreSQL, defaults (fsync on, synchronous_commit on),\n"
-	"  over its unix socket, one connection per writer, no W7.\n"
+	"  over its unix socket, one connection per writer, no W7; limit = the disk's ceiling, W1-W3 only:\n"
+	"  the same event lines written with pwrite to a preallocated file (zeros written and\n"
+	"  fdatasynced before the timed part), made durable by a group commit: a writer waits for an\n"
+	"  fdatasync begun after its pwrite; the writer that fills a group (a line from every writer)\n"
+	"  runs one for all: 1 event per fdatasync in W1, 8 in W2 and W3.\n"
 	"pg appends: one statement per append in its own transaction,\n"
 	"  INSERT … SELECT max(version)+1 … WHERE max = expected; a concurrent append fails on\n"
 	"  UNIQUE (stream_id, version) (23505), and with Expected-Version any it is retried.\n"
 	"esfs/this = esfs events/s divided by this row's events/s (above 1: esfs is faster).\n";
+
+/* Opens OUTDIR/name, its path in path, for writing, or dies. */
+static FILE *out_file(const char *name, char *path, size_t n)
+{
+	fmt(path, n, "%s/%s", g_outdir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	return f;
+}
+
+/* OUTDIR/flushes.csv: the flush calls per append, by kind. */
+static void flushes_csv(void)
+{
+	char path[PATH_MAX];
+	FILE *f = out_file("flushes.csv", path, sizeof path);
+
+	fprintf(f, "size,system,appends");
+	for (int k = 0; k < NFL; k++)
+		fprintf(f, ",%s_per_append", fl_name[k]);
+	fprintf(f, ",total_per_append,note\n");
+	for (int i = 0; i < g_nfl; i++) {
+		const struct flushes *x = &g_fl[i];
+		fprintf(f, "%" PRIu64 ",%s,%" PRIu64, x->size, sys_name[x->sys], x->appends);
+		for (int k = 0; k < NFL; k++)
+			fprintf(f, ",%.3f", (double)x->n[k] / (double)x->appends);
+		fprintf(f, ",%.3f,\"%s\"\n", (double)fl_total(x) / (double)x->appends, x->note);
+	}
+	if (fclose(f) != 0)
+		die("%s: %s", path, strerror(errno));
+}
 
 static void report(void)
 {
@@ -2193,6 +2659,22 @@ static void report(void)
 		if (g_sys_on[SYS_ESFS] && g_hwm_kb[s])
 			rep("esfs daemon peak RSS (VmHWM) at %" PRIu64 " events: %.1f MiB\n", g_sizes[s],
 			    (double)g_hwm_kb[s] / 1024);
+	if (g_nfl) {
+		rep("\nflushes per append (strace of %d untimed appends like W1's; dsync_write = a write\n"
+		    "to a descriptor open with O_DSYNC or O_SYNC):\n%-8s %-6s", FLUSH_APPENDS, "size", "system");
+		for (int k = 0; k < NFL; k++)
+			rep(" %9s", fl_name[k]);
+		rep(" %9s\n", "total");
+	}
+	for (int i = 0; i < g_nfl; i++) {
+		const struct flushes *x = &g_fl[i];
+		rep("%-8" PRIu64 " %-6s", x->size, sys_name[x->sys]);
+		for (int k = 0; k < NFL; k++)	/* as wide as the names */
+			rep(" %*.2f", strlen(fl_name[k]) > 9 ? (int)strlen(fl_name[k]) : 9,
+			    (double)x->n[k] / (double)x->appends);
+		rep(" %9.2f%s%s\n", (double)fl_total(x) / (double)x->appends, x->note[0] ? "  " : "",
+		    x->note);
+	}
 	rep("\nnotes:\n");
 	for (size_t i = 0; i < g_nres; i++)
 		if (g_res[i].note[0])
@@ -2202,10 +2684,7 @@ static void report(void)
 		fclose(g_txt);
 
 	/* results.csv */
-	fmt(path, sizeof path, "%s/results.csv", g_outdir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
+	FILE *f = out_file("results.csv", path, sizeof path);
 	fprintf(f, "workload,size,system,events,seconds,events_per_s,p50_us,p99_us,esfs_ratio,note\n");
 	for (size_t i = 0; i < g_nres; i++) {
 		const struct result *x = &g_res[i];
@@ -2218,6 +2697,8 @@ static void report(void)
 		fprintf(f, "\"\n");
 	}
 	fclose(f);
+	if (g_nfl)
+		flushes_csv();
 }
 
 /* A bar chart of events/s per workload and system at the largest size. */
@@ -2233,12 +2714,8 @@ static void chart(void)
 	for (size_t i = 0; i < g_nres; i++)
 		if (g_res[i].size == size)
 			used[g_res[i].sys] = 1;
-	fmt(dat, sizeof dat, "%s/chart.dat", g_outdir);
-	fmt(gp, sizeof gp, "%s/chart.gp", g_outdir);
 	fmt(png, sizeof png, "%s/chart.png", g_outdir);
-	FILE *f = fopen(dat, "w");
-	if (!f)
-		die("%s: %s", dat, strerror(errno));
+	FILE *f = out_file("chart.dat", dat, sizeof dat);
 	fprintf(f, "workload");
 	for (int s = 0; s < NSYS; s++)
 		if (used[s])
@@ -2265,9 +2742,7 @@ static void chart(void)
 	fclose(f);
 	if (!nused)
 		return;
-	f = fopen(gp, "w");
-	if (!f)
-		die("%s: %s", gp, strerror(errno));
+	f = out_file("chart.gp", gp, sizeof gp);
 	fprintf(f,
 		"set terminal pngcairo size 1400,750 noenhanced font ',11'\n"
 		"set output '%s'\n"
@@ -2302,9 +2777,10 @@ static void chart(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg]\n"
+		"usage: esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg,limit]\n"
 		"                  [--workloads W1,...,W8] [--ops N] [--reads N] [--loop N]\n"
-		"                  [--runs N] [--max-seconds S] [--dir DIR] [--esfs PATH] [--keep] OUTDIR\n"
+		"                  [--runs N] [--max-seconds S] [--dir DIR] [--esfs PATH] [--keep]\n"
+		"                  [--count-flushes] OUTDIR\n"
 		"See esfs-bench(1).\n");
 }
 
@@ -2343,7 +2819,7 @@ static void add_system(const char *t)
 			g_sys_on[s] = 1;
 			return;
 		}
-	fprintf(stderr, "esfs-bench: unknown system '%s' (esfs, files, tmpfs, store, pg)\n", t);
+	fprintf(stderr, "esfs-bench: unknown system '%s' (esfs, files, tmpfs, store, pg, limit)\n", t);
 	exit(2);
 }
 
@@ -2370,6 +2846,28 @@ static char *self_dir(char *buf, size_t n)
 	return buf;
 }
 
+/* W4 to W8, those that are on. */
+static void other_workloads(struct sysctx *c)
+{
+	if (g_wl_on[4]) {
+		phase("W4-cold on %s: restart and drop caches", sys_name[c->sys]);
+		go_cold(c);
+		w_read_all(c, R_W4C);
+		w_read_all(c, R_W4W);
+		w_read_feed(c);
+	}
+	if (g_wl_on[5])
+		w_list(c);
+	if (g_wl_on[6])
+		w_random(c);
+	if (g_wl_on[7])
+		w_shell(c);
+	if (g_wl_on[8]) {
+		w_subscribe(c, R_W8A, 1);
+		w_subscribe(c, R_W8B, W8_CONSUMERS);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char here[PATH_MAX];
@@ -2389,6 +2887,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--keep")) {
 			g_keep = 1;
+			continue;
+		}
+		if (!strcmp(a, "--count-flushes")) {
+			g_count_flushes = 1;
 			continue;
 		}
 		if (a[0] != '-' || !strcmp(a, "--"))
@@ -2499,27 +3001,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%.1f s\n", (double)(now_ns() - t0) / 1e9);
 			if (g_wl_on[1])
 				w_writers(c, R_W1, 1, 0, 0);
+			if (g_wl_on[1] && g_count_flushes && (s == SYS_ESFS || s == SYS_STORE))
+				count_flushes(c);
 			if (g_wl_on[2])
 				w_writers(c, R_W2, WRITERS, 0, 0);
 			if (g_wl_on[3])
 				w_writers(c, R_W3, WRITERS, 1, 1);
-			if (g_wl_on[4]) {
-				phase("W4-cold on %s: restart and drop caches", sys_name[s]);
-				go_cold(c);
-				w_read_all(c, R_W4C);
-				w_read_all(c, R_W4W);
-				w_read_feed(c);
-			}
-			if (g_wl_on[5])
-				w_list(c);
-			if (g_wl_on[6])
-				w_random(c);
-			if (g_wl_on[7])
-				w_shell(c);
-			if (g_wl_on[8]) {
-				w_subscribe(c, R_W8A, 1);
-				w_subscribe(c, R_W8B, W8_CONSUMERS);
-			}
+			if (s != SYS_LIMIT)	/* the ceiling of appends has no more */
+				other_workloads(c);
 			phase("teardown of %s", sys_name[s]);
 			teardown(c);
 			if (s == SYS_ESFS) {
