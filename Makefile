@@ -19,11 +19,11 @@ BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 UNITDIR = $(PREFIX)/lib/systemd/system
 DOCDIR = $(PREFIX)/share/doc/esfs
-PKGS = fuse3 lmdb jansson uuid
+PKGS = fuse3 lmdb jansson uuid zlib
 
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
-	uuid-dev fuse3 perl jq rsync procps util-linux valgrind \
+	uuid-dev zlib1g-dev fuse3 perl jq rsync procps util-linux valgrind \
 	clang libclang-rt-14-dev python3 systemd nodejs
 
 CFLAGS ?= -O2 -g
@@ -35,7 +35,7 @@ LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 O ?= build
 ESFS_BIN ?= bin/esfs
 CTL_BIN ?= bin/esfsctl
-STORE_OBJ = $(O)/store/store.o $(O)/store/json.o $(O)/store/dir.o
+STORE_OBJ = $(O)/store/store.o $(O)/store/json.o $(O)/store/dir.o $(O)/store/log.o
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
@@ -58,7 +58,7 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(STORE_OBJ): store/store.h store/json.h store/dir.h
+$(STORE_OBJ): store/store.h store/json.h store/dir.h store/log.h
 $(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h
 $(CTL_OBJ): override CFLAGS += -Istore
@@ -70,6 +70,8 @@ $(O)/tests/%.t: tests/%.c tests/store-fixture.h tests/tap.h store/store.h \
 		store/json.h $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Istore -o $@ $< $(O)/libstore.a $(LDLIBS)
+
+$(O)/tests/store-log.t: store/log.h
 
 $(O)/tests/message.t: tests/message.c tests/tap.h fs/message.h store/json.h \
 		store/store.h $(O)/fs/message.o $(O)/libstore.a
