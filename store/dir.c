@@ -49,13 +49,14 @@ int dir_lock(const char *dir, int *fd, char *why, size_t size)
 		if (*fd < 0) {
 			err = errno;
 			snprintf(why, size, "%s: %s", path, strerror(err));
-			return err;
+			return err;	/* *fd is -1 */
 		}
 		if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 			err = errno == EWOULDBLOCK ? busy(dir, *fd, why, size) : errno;
 			if (err != EBUSY)
 				snprintf(why, size, "%s: %s", path, strerror(err));
 			close(*fd);
+			*fd = -1;	/* not ours: es_open must not unlock it */
 			return err;
 		}
 		if (fstat(*fd, &held) != 0 || stat(path, &named) != 0) {
@@ -63,6 +64,7 @@ int dir_lock(const char *dir, int *fd, char *why, size_t size)
 			if (err != ENOENT) {
 				snprintf(why, size, "%s: %s", path, strerror(err));
 				close(*fd);
+				*fd = -1;
 				return err;
 			}
 		} else if (held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
@@ -74,7 +76,8 @@ int dir_lock(const char *dir, int *fd, char *why, size_t size)
 	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
 		err = errno;
 		snprintf(why, size, "%s: %s", path, strerror(err));
-		dir_unlock(dir, *fd);
+		dir_unlock(dir, *fd);	/* ours: the file goes with it */
+		*fd = -1;
 		return err;
 	}
 	return 0;

@@ -15,7 +15,7 @@
 
 /* Takes the lock of store directory dir (absolute): *fd is the locked
  * descriptor. EBUSY when another process holds it; why then names its
- * pid. */
+ * pid. On any failure *fd is -1 and nothing of the holder's is touched. */
 int dir_lock(const char *dir, int *fd, char *why, size_t size);
 
 /* Lets go of the lock taken by dir_lock, removing the file. */

@@ -29,6 +29,12 @@ like "$err" "served already by another esfs \(pid $PID\)" "... saying who serves
 is "$(printf '%s\n' "$err" | wc -l)" 1 "... in one line"
 ok $(mountpoint -q "$M2"; echo $((! $?))) "... and mounts nothing"
 is "$(cat "$M/streams/S/$(pad 1)" | jq -c .data)" '{"n":1}' "the first one still serves"
+ok $([ -f "$STORE/esfs.lock" ]; echo $?) "the refused one left the first one's lock file in place"
+err=$("$ESFS" -f "$STORE" "$M2" 2>&1)
+rc=$?
+ok $((rc == 0)) "a third read-write esfs is refused too"
+like "$err" "served already by another esfs \(pid $PID\)" "... naming the same pid"
+ok $(mountpoint -q "$M2"; echo $((! $?))) "... and mounts nothing"
 
 "$ESFS" -f -o ro "$STORE" "$M2" 2>>"$LOG" &
 second=$!
