@@ -128,7 +128,9 @@ static int commit_message(struct esfs *fs, struct handle *h, char *why, size_t s
  * the writer then sends the rest again, and its write loop may send the
  * same rest again after that (libuv's does, then Node's own). Those bytes
  * were consumed already, so every resend is answered with the error it
- * should have had, until the writer sends something else. */
+ * should have had, until the writer sends something else. Any failed
+ * write is remembered: a piece may start at a message, and a writer's
+ * identical retry is a resend all the same. */
 static void remember_resend(struct handle *h, const char *p, size_t n, int err)
 {
 	free(h->resend);
@@ -139,14 +141,32 @@ static void remember_resend(struct handle *h, const char *p, size_t n, int err)
 		memcpy(h->resend, p, n);
 }
 
+/* Whether a write of n bytes is a request the kernel cut off a larger
+ * write(): one of max_write bytes, or less by the part of a page the
+ * writer's buffer starts into. The rest of such a write() comes only if
+ * this request succeeds. */
+static int is_piece(const struct esfs *fs, size_t n)
+{
+	return fs->max_write > 0 && n + 4096 > fs->max_write;
+}
+
 /* Whether a write is a resend of the remembered bytes: it starts with
- * them, or is where they start. Other bytes make them forgotten. */
-static int is_resend(struct handle *h, const char *p, size_t n, int *err)
+ * them, or is a piece the kernel cut of where they start (a shorter write
+ * of the same first bytes is a new message written in parts). Other bytes
+ * make them forgotten. A resend also ends the skipping of the failed
+ * message's rest: the writer went back, so that rest will not come. */
+static int is_resend(const struct esfs *fs, struct handle *h, const char *p,
+		     size_t n, int *err)
 {
 	if (!h->resend)
 		return 0;
-	if (memcmp(p, h->resend, n < h->resend_len ? n : h->resend_len) == 0) {
+	if ((n >= h->resend_len || is_piece(fs, n)) &&
+	    memcmp(p, h->resend, n < h->resend_len ? n : h->resend_len) == 0) {
 		*err = h->resend_err;
+		if (h->msg.skip) {
+			msg_reset(&h->msg);
+			h->failed = 0;
+		}
 		return 1;
 	}
 	free(h->resend);
@@ -161,7 +181,7 @@ static int is_resend(struct handle *h, const char *p, size_t n, int *err)
 static void readback_failure(struct handle *h, int err, const char *why)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof line, "%s ", strerrorname_np(err));
+	int n = snprintf(line, sizeof line, "%s ", errno_name(err));
 
 	if (n < 0 || !h->readback || h->out_len >= 64 * 1024)
 		return;
@@ -185,16 +205,15 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 {
 	char why[512] = "";
 	size_t pos = 0, committed = 0;
-	int err = 0, fresh = 0, began_before, appended = 0;
+	int err = 0, fresh = 0, appended = 0;
 
 	pthread_mutex_lock(&h->lock);
-	if (is_resend(h, buf, size, &err)) {
+	if (is_resend(fs, h, buf, size, &err)) {
 		pthread_mutex_unlock(&h->lock);
 		fuse_reply_err(req, err);
 		return;
 	}
 	err = 0;
-	began_before = msg_pending(&h->msg) || h->msg.skip;
 	while (pos < size) {
 		size_t used;
 		int rc = msg_feed(&h->msg, buf + pos, size - pos, &used, why, sizeof why);
@@ -223,11 +242,14 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 	}
 	if (!err && h->msg.skip)
 		err = h->failed;	/* all of it belongs to a failed message */
-	/* A resend of bytes after the start of the failed message (a piece
-	 * the kernel cut off, the rest of a message the reader is skipping,
-	 * what follows a committed one) must fail as they did. */
-	if (err && (committed > 0 || began_before || h->msg.skip))
+	if (err)
 		remember_resend(h, buf + committed, size - committed, err);
+	/* A piece the kernel cut that failed ends its write(): the rest of a
+	 * message it leaves the reader skipping will not come. */
+	if (err && h->msg.skip && is_piece(fs, size)) {
+		msg_reset(&h->msg);
+		h->failed = 0;
+	}
 	if (fresh)
 		readback_failure(h, err, why);
 	pthread_mutex_unlock(&h->lock);
@@ -235,7 +257,7 @@ static void write_messages(fuse_req_t req, struct esfs *fs, struct handle *h,
 	if (fresh)
 		log_line(LOG_NOTICE, "%s %.*s: %s (%s)",
 			 h->kind == H_NEW ? "append to stream" : "snapshot of",
-			 (int)h->name_len, h->name, why, strerrorname_np(err));
+			 (int)h->name_len, h->name, why, errno_name(err));
 	if (!err)
 		fuse_reply_write(req, size);
 	else if (committed > 0)

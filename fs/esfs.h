@@ -27,6 +27,7 @@ struct esfs {
 	uid_t uid;		/* owner of every file: the mounting user */
 	gid_t gid;
 	size_t max_message;	/* largest message written to new or a snapshot */
+	size_t max_write;	/* the largest write request the kernel sends */
 	struct subs subs;
 };
 
@@ -90,6 +91,8 @@ void log_init(int foreground);
 /* Copies n bytes of in to out as one line of text, control characters
  * shown as \xHH; out (size bytes) is NUL-terminated. Returns its length. */
 size_t log_escape(const char *in, size_t n, char *out, size_t size);
+/* The errno's name (EEXIST), or "EUNKNOWN". */
+const char *errno_name(int err);
 void log_line(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

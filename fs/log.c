@@ -21,6 +21,13 @@ enum { TO_STDERR, TO_SYSLOG, TO_FILE };
 static int dest = TO_STDERR;
 static int log_fd = -1;
 
+const char *errno_name(int err)
+{
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "EUNKNOWN";
+}
+
 size_t log_escape(const char *in, size_t n, char *out, size_t size)
 {
 	size_t o = 0;

@@ -16,7 +16,7 @@ void refuse(fuse_req_t req, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	log_line(LOG_NOTICE, "%s (%s)", line, strerrorname_np(err));
+	log_line(LOG_NOTICE, "%s (%s)", line, errno_name(err));
 	fuse_reply_err(req, err);
 }
 

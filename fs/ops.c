@@ -440,7 +440,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct esfs *fs = userdata;
+
+	fs->max_write = conn->max_write;
 	/* O_TRUNC reaches open, so that '>' on new needs no setattr. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;

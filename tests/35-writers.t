@@ -143,6 +143,68 @@ PY
 is "$(head -n 1 "$T/out")" "File exists" "Python: a 2 MB conflict over os.write fails with EEXIST"
 is "$(tail -n +2 "$T/out")" "EEXIST wrong expected version: stream R-1, expected 9, actual 2" \
 	"and reads back exactly one line for it"
+
+# After a write the kernel cut fails, the rest of that write() never comes:
+# the next message on the same descriptor is a message of its own. And a
+# failed message that starts exactly where the kernel cut a write is still
+# reported once.
+mkdir "$M/streams/R-2" "$M/streams/R-3"
+python3 - "$M/streams/R-2/new" "$T/out" "$M/streams/R-3/new" <<'PY'
+import mmap, os, sys
+path, out = sys.argv[1], sys.argv[2]
+res = []
+def write_all(fd, data):
+    # from a page-aligned buffer, as a large allocation is
+    buf = mmap.mmap(-1, len(data))
+    buf.write(data)
+    view, off = memoryview(buf), 0
+    try:
+        while off < len(data):
+            off += os.write(fd, view[off:])
+        return "ok"
+    except OSError as e:
+        return e.strerror
+    finally:
+        view.release()
+        buf.close()
+def good(v):
+    return ("Expected-Version: %d\nEvent-Type: T\n\n{}\n" % v).encode()
+fd = os.open(path, os.O_RDWR)
+res.append(write_all(fd, b"Expected-Version: any\nEvent-Type: T\n\n" + b"x" * 2100000 + b"\n"))
+res.append(write_all(fd, good(0)))
+res.append(" ".join(os.read(fd, 4096).decode().splitlines()))
+# on a stream of its own: good messages filling the first 1 MiB exactly,
+# then a conflict
+fd = os.open(sys.argv[3], os.O_RDWR)
+msgs, v = b"", 0
+big = lambda v: ("Expected-Version: %d\nEvent-Type: T\n\n{\"p\":\"%s\"}\n" % (v, "x" * 10000)).encode()
+while len(msgs) < 1048576 - 20100:
+    msgs += big(v)
+    v += 1
+pad = 1048576 - len(msgs) - len(("Expected-Version: %d\nEvent-Type: T\n\n{\"p\":\"\"}\n" % v).encode())
+msgs += ("Expected-Version: %d\nEvent-Type: T\n\n{\"p\":\"%s\"}\n" % (v, "x" * pad)).encode()
+assert len(msgs) == 1048576
+res.append(write_all(fd, msgs + b"Expected-Version: 1\nEvent-Type: T\n\n{}\n"))
+lines = os.read(fd, 1 << 20).decode().splitlines()
+res.append("%d committed, then: %s" % (sum(1 for l in lines if l[0].isdigit()), " | ".join(l for l in lines if not l[0].isdigit())))
+# a new message written in parts after a failed resend
+res.append(write_all(fd, good(v + 1) + b"Expected-Version: any\nBogus: x\nEvent-Type: T\n\n{}\n"))
+for part in (b"Expected-Version: any\n", b"Event-Type: T\n", b"\n{}\n"):
+    res.append(write_all(fd, part))
+res.append(" | ".join(os.read(fd, 4096).decode().splitlines()))
+open(out, "w").write("\n".join(res) + "\n")
+PY
+is "$(sed -n 1p "$T/out")" "Invalid argument" "a 2.1 MB message whose body is not JSON fails with EINVAL"
+is "$(sed -n 2p "$T/out")" ok "the next message on the same descriptor commits"
+like "$(sed -n 3p "$T/out")" '^EINVAL the body must be one JSON object, or an array for a batch 1 [0-9]+$' \
+	"read back: the failure, then the commit"
+is "$(sed -n 4p "$T/out")" "File exists" "good messages filling the first 1 MiB, then a conflict: EEXIST"
+like "$(sed -n 5p "$T/out")" '^[0-9]+ committed, then: EEXIST wrong expected version: stream R-3, expected 1, actual [0-9]+$' \
+	"the good ones commit and the conflict reads back once, though it starts where the kernel cut"
+is "$(sed -n 6p "$T/out")" "Invalid argument" "a good and a bad message in one write: EINVAL for the bad one's resend"
+is "$(sed -n 7,9p "$T/out" | tr '\n' ' ')" "ok ok ok " "a new message then written line by line is taken"
+like "$(sed -n 10p "$T/out")" "^[0-9]+ [0-9]+ \| EINVAL unknown header 'Bogus' \| [0-9]+ [0-9]+$" \
+	"read back: the good one, the failure once, the new one"
 unmount_esfs
 ok $? "unmounts cleanly"
 
@@ -155,6 +217,20 @@ printf 'Expected-Version: 2\nEvent-Type: T\n\n{"pad":"%s"}\n' "$(head -c 70000 /
 read -r line <&3
 like "$line" '^EFBIG event 1 is [0-9]+ bytes, over the limit of 65536$' "an event over the limit reads back EFBIG, its size and the limit"
 exec 3>&-
+python3 - "$M/streams/R-3/new" <<'PY' > "$T/out"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for msg in (b"Expected-Version: any\nEvent-Type: T\n\n{\"p\":\"" + b"x" * 2000000 + b"\"}\n",
+            b"Expected-Version: any\nEvent-Type: T\n\n{}\n"):
+    try:
+        while msg:
+            msg = msg[os.write(fd, msg):]
+        print("ok")
+    except OSError as e:
+        print(e.strerror)
+PY
+is "$(cat "$T/out" | tr '\n' ' ')" "File too large ok " \
+	"a message over 16 x max_event fails EFBIG mid-way, and the next one on the descriptor commits"
 is "$(ls "$M/streams/W-1" | wc -l)" "$((1 + 6 * n + 1))" "W-1 holds the first event and the six good batches, nothing else"
 unmount_esfs
 ok $? "unmounts cleanly"
