@@ -245,9 +245,12 @@ int msg_feed(msg_reader *m, const char *p, size_t n, size_t *used,
 			/* The line end after the body belongs to it; any text
 			 * but blanks before it spoils the whole message. */
 			if (after_body(p, n, i, used))
-				return start_skip(m, bad(why, why_size,
-					"only spaces and tabs may follow the body on its line, not '%.*s'",
-					(int)line_part(p + *used, n - *used, 40), p + *used), 0, 1);
+				return start_skip(m, p[*used] == '\r' ?
+					bad(why, why_size, "only spaces and tabs may follow the body on its line, "
+					    "not a CR without an LF") :
+					bad(why, why_size,
+					    "only spaces and tabs may follow the body on its line, not '%.*s'",
+					    (int)line_part(p + *used, n - *used, 40), p + *used), 0, 1);
 			if (m->frame.too_deep) {
 				msg_reset(m);
 				return bad(why, why_size, "the body is nested deeper than %d",

@@ -354,6 +354,19 @@ void log_group_undo(log_group *g, const log_end *mark)
 	g->end = *mark;
 }
 
+/* After a failed write: zeros over what of the group may have reached
+ * the file, so that a later scan cannot take its records (best effort;
+ * the CRC chain still keeps them from following any newer record). */
+static void unwrite(es_log *l, const log_group *g)
+{
+	static const char zeros[1 << 16];
+
+	for (uint64_t off = g->start.offset; off < g->end.offset; off += sizeof zeros)
+		if (write_all(l->fd, zeros, g->end.offset - off < sizeof zeros ?
+			      g->end.offset - off : sizeof zeros, off))
+			return;
+}
+
 int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
 {
 	int err;
@@ -371,16 +384,19 @@ int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
 		return fail(why, why_size, EINVAL, "a group written out of order");
 	}
 	ask_room(l, g->end.offset);
-	while (g->end.offset > l->alloc && l->alloc < l->want && !l->err)
+	while (g->end.offset > l->alloc && l->alloc < l->want && !l->err && !l->stop)
 		pthread_cond_wait(&l->cond, &l->lock);	/* preallocation fell behind */
 	pthread_mutex_unlock(&l->lock);
 
 	if (g->len == 0)
 		return 0;
-	if ((err = write_all(l->fd, g->buf, g->len, g->start.offset)))
+	if ((err = write_all(l->fd, g->buf, g->len, g->start.offset))) {
+		unwrite(l, g);
 		return fail(why, why_size, err, "writing the log: %s", strerror(err));
+	}
 	if (fdatasync(l->fd) != 0) {
 		err = errno;
+		unwrite(l, g);
 		pthread_mutex_lock(&l->lock);
 		l->broken = EIO;
 		pthread_mutex_unlock(&l->lock);
@@ -393,7 +409,7 @@ int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
 	if (g->end.offset > l->alloc)
 		l->alloc = g->end.offset;
 	if (g->end.offset > l->size)
-		l->size = g->end.offset;
+		__atomic_store_n(&l->size, g->end.offset, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&l->lock);
 	return 0;
 }
@@ -412,7 +428,8 @@ static uint64_t size_past(es_log *l, uint64_t off)
 
 const char *log_at(es_log *l, uint64_t offset, size_t len)
 {
-	if (offset + len > l->reserve || offset + len > size_past(l, offset + len))
+	if (offset > l->reserve || len > l->reserve - offset ||
+	    offset + len > size_past(l, offset + len))
 		return NULL;
 	return l->map + offset;
 }
@@ -427,7 +444,8 @@ int log_scan(es_log *l, log_end from, log_record_fn fn, void *arg, log_end *end)
 		if (!h || get32(h) != REC_MAGIC || get64(h + 8) != at.seq)
 			break;
 		size_t len = get32(h + 4);
-		const char *p = log_at(l, at.offset + LOG_RECORD_HEADER, padded(len));
+		const char *p = len <= MAX_PAYLOAD ?
+			log_at(l, at.offset + LOG_RECORD_HEADER, padded(len)) : NULL;
 		if (!p)
 			break;
 		uint32_t crc = record_crc(at.crc, h, p, len);

@@ -74,7 +74,9 @@ int log_group_add(log_group *g, uint32_t type, const struct iovec *pieces,
 void log_group_undo(log_group *g, const log_end *mark);
 
 /* Writes the group at its start and makes it durable: pwrite, then one
- * fdatasync. 0, or an errno with the reason in why; after a failed flush
+ * fdatasync. One caller at a time (the store's commit leader). 0, or an
+ * errno with the reason in why, the group's bytes zeroed again; after a
+ * failed flush
  * the log refuses every later write (EIO) until it is opened again, since
  * what the disk holds is then unknown. */
 int log_group_write(es_log *l, log_group *g, char *why, size_t why_size);

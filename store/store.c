@@ -655,7 +655,9 @@ int es_mkdirs(const char *path, mode_t mode)
 	char buf[PATH_MAX];
 	size_t n = strlen(path);
 
-	if (n == 0 || n >= sizeof buf)
+	if (n == 0)
+		return fail(ENOENT, "cannot create a directory with no name");
+	if (n >= sizeof buf)
 		return fail(ENAMETOOLONG, "cannot create %s: %s", path, strerror(ENAMETOOLONG));
 	memcpy(buf, path, n + 1);
 	for (char *p = buf + 1; ; p++) {
@@ -665,8 +667,12 @@ int es_mkdirs(const char *path, mode_t mode)
 		*p = '\0';
 		if (mkdir(buf, mode) != 0 && errno != EEXIST)
 			return fail(errno, "cannot create %s: %s", buf, strerror(errno));
-		if (c == '\0')
+		if (c == '\0') {
+			struct stat st;
+			if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode))
+				return fail(ENOTDIR, "cannot create %s: %s", buf, strerror(ENOTDIR));
 			return 0;
+		}
 		*p = c;
 	}
 }
