@@ -11,6 +11,7 @@
 #                   libpq-dev; not part of all or check). See esfs-bench(1).
 #   make bench-deps install what the benchmark needs: PostgreSQL, libpq-dev,
 #                   gnuplot (as root)
+#   make lossyfs    build bin/lossyfs, the lossy disk of esfs-soak --power-cut
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -117,6 +118,14 @@ $(BENCH_BIN): tools/bench.c store/store.h $(O)/libstore.a
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEPS)
 
+# The lossy disk of the power-cut soak (tools/lossyfs, lossyfs(1)).
+LOSSYFS_BIN = bin/lossyfs
+lossyfs: $(LOSSYFS_BIN)
+
+$(LOSSYFS_BIN): tools/lossyfs/lossyfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs fuse3)
+
 install: $(ESFS_BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
@@ -141,4 +150,4 @@ clean:
 	rm -rf bin build
 
 .PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean \
-	bench bench-deps
+	bench bench-deps lossyfs
