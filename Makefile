@@ -135,6 +135,8 @@ unsafe:
 	$(MAKE) O=build/unsafe ESFS_BIN=build/unsafe/esfs CFLAGS="-O2 -g -DES_UNSAFE_NOSYNC" \
 		LDFLAGS= build/unsafe/esfs
 
+check: $(LOSSYFS_BIN) unsafe
+
 install: $(ESFS_BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
