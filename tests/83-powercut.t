@@ -85,28 +85,18 @@ ok $((! $?)) "lossyfs left nothing mounted"
 
 seed=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
 
-# soak NAME ARGS...: runs esfs-soak --power-cut in $STORE-NAME (the name
-# makes lib.sh's watchdog kill its daemons too), output in $T/NAME.out;
-# sets rc to its exit status. In the background, so that the watchdog's
-# TERM and a Ctrl-C reach this shell at once; the soak cleans up its own
-# mounts and daemons on TERM.
+# soak NAME ARGS...: esfs-soak --power-cut in $STORE-NAME (the name makes
+# lib.sh's watchdog kill its daemons too), its output in $T/NAME.out; sets rc.
 soak() {
 	local name=$1
 	shift
-	"$TOP/tools/esfs-soak" --power-cut --seed "$seed" --lossyfs "$LOSSYFS" --esfsctl "$ESFSCTL" \
-		--dir "$STORE-$name" "$@" > "$T/$name.out" 2>&1 &
-	soak=$!
-	trap 'kill -TERM "$soak" 2>/dev/null; wait "$soak"; sed "s/^/# /" "$T/$name.out"
-		echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
-	wait "$soak"
-	rc=$?
-	trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
+	run_soak "$T/$name.out" --power-cut --seed "$seed" --lossyfs "$LOSSYFS" --esfsctl "$ESFSCTL" \
+		--dir "$STORE-$name" "$@"
 }
 
 diag "esfs-soak --power-cut --cycles 20 --seed $seed"
 soak safe --cycles 20 --esfs "$ESFS"
-sed 's/^/# /' "$T/safe.out"
-[ "$rc" -ne 0 ] && tail -n 15 "$T/safe.out" >&2
+[ "$rc" -ne 0 ] && tail -n 15 "$T/safe.out" >&2	# prove shows stderr even when not verbose
 is "$rc" 0 "esfs-soak --power-cut exits 0 against esfs"
 summary=$(grep '^esfs-soak: [0-9]* cycles' "$T/safe.out")
 like "$summary" '^esfs-soak: 20 cycles, [1-9][0-9]* events acknowledged, .*, 20 cuts \([0-9]+ drop, [0-9]+ subset\), 0 failures, ' \
@@ -119,7 +109,6 @@ ok $((! $?)) "nothing is left mounted"
 
 diag "esfs-soak --power-cut --cycles 3 --seed $seed --esfs $ESFS_UNSAFE"
 soak unsafe --cycles 3 --esfs "$ESFS_UNSAFE"
-sed 's/^/# /' "$T/unsafe.out" | head -n 60
 is "$rc" 1 "against the store that does not sync, esfs-soak --power-cut exits 1"
 summary=$(grep '^esfs-soak: [0-9]* cycles' "$T/unsafe.out")
 like "$summary" ' [1-9][0-9]* failures, ' "... and reports failures ($summary)"
