@@ -8,7 +8,7 @@
 # printed, so that a failure can be replayed.
 . "$(dirname "$0")/lib.sh"
 
-seed=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
+seed=${SOAK_SEED:-$(( (RANDOM * 32768 + RANDOM) % 1000000000 ))}	# esfs-soak takes seeds below 10^9
 diag "esfs-soak --cycles 20 --seed $seed"
 
 run_soak "$T/soak.out" --cycles 20 --seed "$seed" --esfs "$ESFS" --dir "$T/soak"

@@ -110,7 +110,7 @@ ok $((! $?)) "lossyfs left nothing mounted"
 
 # ---- the soak, power-cut mode
 
-seed=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
+seed=${SOAK_SEED:-$(( (RANDOM * 32768 + RANDOM) % 1000000000 ))}	# esfs-soak takes seeds below 10^9
 
 # soak NAME ARGS...: esfs-soak --power-cut in $STORE-NAME (the name makes
 # lib.sh's watchdog kill its daemons too), its output in $T/NAME.out; sets rc.
