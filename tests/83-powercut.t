@@ -126,8 +126,8 @@ soak safe --cycles 20 --esfs "$ESFS"
 [ "$rc" -ne 0 ] && tail -n 15 "$T/safe.out" >&2	# prove shows stderr even when not verbose
 is "$rc" 0 "esfs-soak --power-cut exits 0 against esfs"
 summary=$(grep '^esfs-soak: [0-9]* cycles' "$T/safe.out")
-like "$summary" '^esfs-soak: 20 cycles, [1-9][0-9]* events acknowledged, .*, 20 cuts \([0-9]+ drop, [0-9]+ subset\), 0 failures, ' \
-	"20 cuts, events acknowledged, 0 failures"
+like "$summary" '^esfs-soak: 20 cycles, [1-9][0-9]* events acknowledged, .*, 20 cuts \([0-9]+ drop, [0-9]+ subset, 20 esfsctl verify\), 0 failures, ' \
+	"20 cuts, each followed by esfsctl verify, events acknowledged, 0 failures"
 is "$(grep -c '^cycle [0-9]*/20: cut (.*: ok$' "$T/safe.out")" 20 "every cycle passed its checks, esfsctl verify among them"
 ok "$(grep -q '^cycle .*: cut (drop' "$T/safe.out" && grep -q '^cycle .*: cut (subset' "$T/safe.out"; echo $?)" \
 	"both cut modes were used"
