@@ -12,6 +12,9 @@
 #                   libpq-dev; not part of all or check). See esfs-bench(1).
 #   make bench-deps install what the benchmark needs: PostgreSQL, libpq-dev,
 #                   gnuplot, strace (as root)
+#   make lossyfs    build bin/lossyfs, the lossy disk of esfs-soak --power-cut
+#   make unsafe     build build/unsafe/esfs, whose store does not sync (for
+#                   the power-cut soak to catch; never installed)
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -134,6 +137,23 @@ $(BENCH_BIN): tools/bench.c store/store.h $(O)/libstore.a
 bench-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEPS)
 
+# The power-cut soak's tools (tools/esfs-soak --power-cut, tests/83): the
+# lossy disk (tools/lossyfs, lossyfs(1)), and an esfs built with
+# -DES_UNSAFE_NOSYNC, whose store opens LMDB with MDB_NOSYNC, to show that
+# the soak catches a store that does not sync.
+LOSSYFS_BIN = bin/lossyfs
+lossyfs: $(LOSSYFS_BIN)
+
+$(LOSSYFS_BIN): tools/lossyfs/lossyfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs fuse3)
+
+unsafe:
+	$(MAKE) O=build/unsafe ESFS_BIN=build/unsafe/esfs CFLAGS="-O2 -g -DES_UNSAFE_NOSYNC" \
+		LDFLAGS= build/unsafe/esfs
+
+check: $(LOSSYFS_BIN) unsafe
+
 install: $(ESFS_BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(ESFS_BIN) $(DESTDIR)$(BINDIR)/esfs
@@ -158,4 +178,4 @@ clean:
 	rm -rf bin build
 
 .PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean \
-	bench bench-deps
+	bench bench-deps lossyfs unsafe

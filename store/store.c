@@ -713,7 +713,11 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	mdb_env_set_maxdbs(s->env, 32);
 	mdb_env_set_maxreaders(s->env, 1024);
 	mdb_env_set_mapsize(s->env, opts && opts->map_initial ? opts->map_initial : MAP_INITIAL);
-	rc = mdb_env_open(s->env, dir, s->read_only ? MDB_RDONLY : 0, 0644);
+	rc = mdb_env_open(s->env, dir, (s->read_only ? MDB_RDONLY : 0)
+#ifdef ES_UNSAFE_NOSYNC	/* make unsafe: a store that power cuts break, for the soak */
+			  | MDB_NOSYNC
+#endif
+			  , 0644);
 	if (rc) {
 		if (rc == ENOENT)
 			err = fail(ENOENT, "no store at %s", dir);

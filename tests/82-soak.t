@@ -8,20 +8,10 @@
 # printed, so that a failure can be replayed.
 . "$(dirname "$0")/lib.sh"
 
-seed=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
+seed=${SOAK_SEED:-$(( (RANDOM * 32768 + RANDOM) % 1000000000 ))}	# esfs-soak takes seeds below 10^9
 diag "esfs-soak --cycles 20 --seed $seed"
 
-# In the background, so that the watchdog's TERM and a Ctrl-C reach this
-# shell at once; the soak cleans up its own mount and daemon on TERM.
-"$TOP/tools/esfs-soak" --cycles 20 --seed "$seed" --esfs "$ESFS" --dir "$T/soak" \
-	> "$T/soak.out" 2>&1 &
-soak=$!
-trap 'kill -TERM "$soak" 2>/dev/null; wait "$soak"; sed "s/^/# /" "$T/soak.out"
-	echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
-wait "$soak"
-rc=$?
-trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
-sed 's/^/# /' "$T/soak.out"
+run_soak "$T/soak.out" --cycles 20 --seed "$seed" --esfs "$ESFS" --dir "$T/soak"
 if [ "$rc" -ne 0 ]; then	# prove shows stderr even when not verbose
 	tail -n 15 "$T/soak.out" >&2
 	tail -n 15 "$T/soak/esfs.log" >&2 2>/dev/null

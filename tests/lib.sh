@@ -156,6 +156,23 @@ trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT T
 ( sleep "${TEST_TIMEOUT:-300}"; pkill -9 -f "$STORE"; kill -TERM $$ ) >/dev/null 2>&1 &
 _watchdog=$!
 
+# run_soak OUT ARGS...: runs tools/esfs-soak ARGS, its output in OUT and
+# shown as TAP comments; sets rc to its exit status. In the background, so
+# that the watchdog's TERM and a Ctrl-C reach this shell at once: they TERM
+# the soak, which cleans up its own mounts and daemons, and bail out.
+run_soak() {
+	_soak_out=$1
+	shift
+	"$TOP/tools/esfs-soak" "$@" > "$_soak_out" 2>&1 &
+	_soak=$!
+	trap 'kill -TERM "$_soak" 2>/dev/null; wait "$_soak"; sed "s/^/# /" "$_soak_out"
+		echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
+	wait "$_soak"
+	rc=$?
+	trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
+	sed 's/^/# /' "$_soak_out"
+}
+
 # pad N: the 20-digit name of event N
 pad() {
 	printf '%020d' "$1"
