@@ -37,12 +37,7 @@ mountpoint -q "$SMALL" || done_testing
 STORE=$SMALL/store
 # lib.sh's watchdog kills the daemons of the store it knew ($T/store); this
 # one replaces it with the same, for the store on the tmpfs.
-if [ -n "${_watchdog:-}" ]; then
-	pkill -P "$_watchdog" 2>/dev/null
-	kill "$_watchdog" 2>/dev/null
-fi
-( sleep "${TEST_TIMEOUT:-300}"; pkill -9 -f "$STORE"; kill -TERM $$ ) >/dev/null 2>&1 &
-_watchdog=$!
+start_watchdog
 mount_esfs
 ok $? "esfs mounted with its store on the tmpfs"
 mountpoint -q "$M" || done_testing

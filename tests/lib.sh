@@ -132,10 +132,7 @@ kill_esfs() {
 
 _cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "${_watchdog:-}" ]; then
-		pkill -P "$_watchdog" 2>/dev/null
-		kill "$_watchdog" 2>/dev/null
-	fi
+	stop_watchdog
 	if mountpoint -q "$M" 2>/dev/null || [ -n "$PID" ]; then
 		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 		[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
@@ -150,11 +147,25 @@ trap _cleanup EXIT
 trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM
 
 # A test that runs longer than TEST_TIMEOUT seconds (default 300) is
-# stopped, and cleanup still runs: the watchdog kills the test's daemons
-# first, so that a call hung on the mount returns. It keeps no hold on
-# stdout, so prove does not wait for it.
-( sleep "${TEST_TIMEOUT:-300}"; pkill -9 -f "$STORE"; kill -TERM $$ ) >/dev/null 2>&1 &
-_watchdog=$!
+# stopped, and cleanup still runs: the watchdog kills the daemons of
+# $STORE first, so that a call hung on the mount returns. It keeps no hold
+# on stdout, so prove does not wait for it. stop_watchdog ends it by
+# killing its sleep, and a sleep that was killed does not go on to the
+# kill (that race once ended a passing test with SIGTERM). A test that
+# moves STORE starts it again.
+stop_watchdog() {
+	if [ -n "${_watchdog:-}" ]; then
+		pkill -P "$_watchdog" 2>/dev/null
+		kill "$_watchdog" 2>/dev/null
+		_watchdog=
+	fi
+}
+start_watchdog() {
+	stop_watchdog
+	( sleep "${TEST_TIMEOUT:-300}" && { pkill -9 -f "$STORE"; kill -TERM $$; } ) >/dev/null 2>&1 &
+	_watchdog=$!
+}
+start_watchdog
 
 # run_soak OUT ARGS...: runs tools/esfs-soak ARGS, its output in OUT and
 # shown as TAP comments; sets rc to its exit status. In the background, so
