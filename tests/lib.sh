@@ -137,6 +137,14 @@ _cleanup() {
 		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 		[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
 	fi
+	# Whatever else the test mounted under $T (a second mountpoint, a
+	# lossy disk) goes too, so that no mount outlives it.
+	local mnt
+	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r mnt; do
+			fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+			echo "# $mnt was still mounted at the end" >&2
+		done
 	if [ "$_failed" -ne 0 ] && [ -s "$LOG" ]; then
 		diag "esfs log:"
 		tail -n 20 "$LOG" | sed 's/^/#   /'
