@@ -38,7 +38,7 @@ LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 O ?= build
 ESFS_BIN ?= bin/esfs
 CTL_BIN ?= bin/esfsctl
-STORE_OBJ = $(O)/store/store.o $(O)/store/json.o $(O)/store/dir.o $(O)/store/log.o
+STORE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard store/*.c))
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
@@ -61,7 +61,7 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(STORE_OBJ): store/store.h store/json.h store/dir.h store/log.h
+$(STORE_OBJ): $(wildcard store/*.h)
 $(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h
 $(CTL_OBJ): override CFLAGS += -Istore

@@ -1,5 +1,5 @@
 /* dir.h — inside the store (not part of its API): the files the store
- * keeps in its directory beside LMDB's own, for store.c.
+ * keeps in its directory beside LMDB's own, for open.c and commit.c.
  *
  *   esfs.lock   the single-writer lock: held (flock) by the one process
  *               that has the store open read-write, and holding its pid;

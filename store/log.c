@@ -1,5 +1,6 @@
 /* log.c — the store's append-only log file (see log.h and doc/log.md). */
 #include "log.h"
+#include "encode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,32 +54,6 @@ static int fail(char *why, size_t size, int err, const char *fmt, ...)
 	vsnprintf(why, size, fmt, ap);
 	va_end(ap);
 	return err;
-}
-
-static void put32(char *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static void put64(char *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static uint64_t get64(const char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
 }
 
 static size_t padded(size_t n)

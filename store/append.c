@@ -1,0 +1,389 @@
+/* append.c — the changes of streams and events: es_stream_create,
+ * es_stream_remove and es_append (validating and preparing events, the
+ * idempotency checks of their ids, writing their envelopes). */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+int put_stream(es_store *s, MDB_txn *txn, uint64_t id, uint64_t version,
+	       int64_t created, int64_t updated, const char *name, size_t len)
+{
+	char rec[STREAM_HDR + 255];
+
+	put64(rec, version);
+	put64(rec + 8, (uint64_t)created);
+	put64(rec + 16, (uint64_t)updated);
+	memcpy(rec + STREAM_HDR, name, len);
+	return put_raw(txn, s->dbi[DB_STREAMS], &id, 8, rec, STREAM_HDR + len, 0);
+}
+
+/* Creates the empty stream name, made at time created; fills out. */
+int create_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
+		  int64_t created, es_stream *out)
+{
+	uint64_t id, count;
+	MDB_val k = val(name, len), v;
+	int err;
+
+	if (mdb_get(txn, s->dbi[DB_STREAM_NAMES], &k, &v) == 0)
+		return fail(EEXIST, "stream %.*s exists", (int)len, name);
+	if ((err = meta_get(s, txn, "next_stream", &id)) ||
+	    (err = meta_get(s, txn, "stream_count", &count)))
+		return err;
+	id = id ? id : 1;
+	if (id > ES_ID_MAX)
+		return fail(ENOSPC, "no stream ids left");
+	if ((err = put_stream(s, txn, id, 0, created, created, name, len)) ||
+	    (err = put_raw(txn, s->dbi[DB_STREAM_NAMES], name, len, &id, 8,
+			   MDB_NOOVERWRITE)) ||
+	    (err = meta_put(s, txn, "next_stream", id + 1)) ||
+	    (err = meta_put(s, txn, "stream_count", count + 1)))
+		return err;
+	*out = (es_stream){id, 0, created, created, name, len};
+	return 0;
+}
+
+static int do_stream_create(es_store *s, MDB_txn *txn, void *p)
+{
+	struct name_arg *a = p;
+	es_stream st;
+
+	return create_stream(s, txn, a->name, a->len, now_us(), &st);
+}
+
+int es_stream_create(es_store *s, const char *name, size_t len)
+{
+	struct name_arg a = {name, len};
+	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+
+	return err ? err : write_txn(s, do_stream_create, &a);
+}
+
+static int do_stream_remove(es_store *s, MDB_txn *txn, void *p)
+{
+	struct name_arg *a = p;
+	es_stream st;
+	uint64_t count;
+	int err = find_stream(s, txn, a->name, a->len, &st);
+
+	if (err)
+		return err;
+	if (st.version > 0)
+		return fail(ENOTEMPTY, "stream %.*s has %llu events", (int)a->len,
+			    a->name, (unsigned long long)st.version);
+	MDB_val k = val(&st.id, 8), n = val(a->name, a->len);
+	int rc = mdb_del(txn, s->dbi[DB_STREAMS], &k, NULL);
+	if (rc == 0)
+		rc = mdb_del(txn, s->dbi[DB_STREAM_NAMES], &n, NULL);
+	if (rc)
+		return lmdb_fail(rc, "removing a stream");
+	if ((err = meta_get(s, txn, "stream_count", &count)))
+		return err;
+	return meta_put(s, txn, "stream_count", count ? count - 1 : 0);
+}
+
+int es_stream_remove(es_store *s, const char *name, size_t len)
+{
+	struct name_arg a = {name, len};
+
+	return write_txn(s, do_stream_remove, &a);
+}
+
+/* ---- Appends. -------------------------------------------------------- */
+
+/* One event to append, validated and compacted before the transaction. */
+
+struct append_arg {
+	const char *name;
+	size_t len;
+	int64_t expected;
+	struct prepared *ev;
+	size_t n;
+	es_appended *out;
+	char *buf;		/* envelope under construction */
+	size_t cap;
+};
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+static int prepare(const es_event_in *in, size_t n, struct prepared *ev)
+{
+	unsigned char (*ids)[16] = NULL;
+	size_t given = 0;
+	char why[256];
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct prepared *p = &ev[i];
+		p->type = in[i].type;
+		p->type_len = in[i].type_len;
+		p->schema_version = in[i].schema_version ? in[i].schema_version : 1;
+		if (!in[i].type || es_name_check(in[i].type, in[i].type_len, why, sizeof why))
+			return fail(EINVAL, "event %zu: bad event type: %s", i + 1,
+				    in[i].type ? why : "missing");
+		if (!in[i].data)
+			return fail(EINVAL, "event %zu: no data", i + 1);
+		err = es_json_check(in[i].data, in[i].data_len, 0, why, sizeof why,
+				    &p->data, &p->data_len, NULL);
+		if (err)
+			return fail(err, "event %zu: data: %s", i + 1, why);
+		if (in[i].metadata) {
+			err = es_json_check(in[i].metadata, in[i].metadata_len, 0, why,
+					    sizeof why, &p->meta, &p->meta_len, NULL);
+		} else {
+			p->meta = strdup("{}");
+			p->meta_len = 2;
+			err = p->meta ? 0 : ENOMEM;
+		}
+		if (err)
+			return fail(err, "event %zu: metadata: %s", i + 1, why);
+		p->given_id = in[i].id != NULL;
+		if (p->given_id) {
+			memcpy(p->id, in[i].id, 16);
+			given++;
+		} else {
+			uuid_generate(p->id);
+		}
+	}
+	if (given < 2)
+		return 0;
+	ids = malloc(given * 16);
+	if (!ids)
+		return fail(ENOMEM, "out of memory");
+	given = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].given_id)
+			memcpy(ids[given++], ev[i].id, 16);
+	qsort(ids, given, 16, cmp_ids);
+	for (size_t i = 1; i < given && !err; i++)
+		if (memcmp(ids[i - 1], ids[i], 16) == 0) {
+			char u[37];
+			uuid_unparse_lower(ids[i], u);
+			err = fail(EINVAL, "event id %s appears twice in the batch", u);
+		}
+	free(ids);
+	return err;
+}
+
+/* Decides whether the batch is a retry, a conflict, or new. Returns 0 for
+ * new events, 1 for a retry (out filled), or an error. */
+static int check_ids(es_store *s, MDB_txn *txn, struct append_arg *a,
+		     const es_stream *st)
+{
+	size_t found = 0;
+	uint64_t prev_version = 0;
+	int in_order = 1;
+	es_event first = {0}, last = {0};
+	char u[37];
+
+	for (size_t i = 0; i < a->n; i++) {
+		uint64_t pos;
+		es_event ev;
+		if (!a->ev[i].given_id)
+			continue;
+		int rc = get_u64(txn, s->dbi[DB_EVENT_IDS], a->ev[i].id, 16, &pos);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		int err = event_at(s, txn, pos, &ev);
+		if (err)
+			return err;
+		if (ev.stream_id != st->id) {
+			MDB_val k = val(&ev.stream_id, 8), v;
+			es_stream other = {.name = "?", .name_len = 1};
+			if (mdb_get(txn, s->dbi[DB_STREAMS], &k, &v) == 0)
+				decode_stream(ev.stream_id, &v, &other);
+			uuid_unparse_lower(a->ev[i].id, u);
+			return fail(EEXIST, "event id %s is already stored in stream %.*s at version %llu",
+				    u, (int)other.name_len, other.name,
+				    (unsigned long long)ev.version);
+		}
+		if (found == 0)
+			first = ev;
+		else if (ev.version != prev_version + 1)
+			in_order = 0;	/* a retry is the batch as it was stored */
+		prev_version = ev.version;
+		last = ev;
+		found++;
+	}
+	if (found == 0)
+		return 0;
+	if (found < a->n || !in_order) {
+		uuid_unparse_lower(first.id, u);
+		return fail(EEXIST, "stream %.*s: %zu of the %zu events are already stored (event id %s at version %llu)%s",
+			    (int)a->len, a->name, found, a->n, u,
+			    (unsigned long long)first.version,
+			    in_order ? "" : ", in another order");
+	}
+	if (a->out) {
+		a->out->first_version = first.version;
+		a->out->last_version = last.version;
+		a->out->first_position = first.position;
+		a->out->last_position = last.position;
+		a->out->retry = 1;
+	}
+	return 1;
+}
+
+static int reserve_buf(struct append_arg *a, size_t need)
+{
+	if (need <= a->cap)
+		return 0;
+	char *b = realloc(a->buf, need);
+	if (!b)
+		return fail(ENOMEM, "out of memory");
+	a->buf = b;
+	a->cap = need;
+	return 0;
+}
+
+/* Writes the envelope of ev into b; returns its length, at most
+ * ENVELOPE_FIXED + the quoted stream + 2 * type + data + metadata. */
+size_t envelope(char *b, const struct prepared *ev,
+		const char *qstream, size_t qstream_len, uint64_t version,
+		uint64_t pos, int64_t created)
+{
+	char uuid[37], when[32];
+	size_t n = 0;
+
+	uuid_unparse_lower(ev->id, uuid);
+	es_time_format(created, when);
+#define LIT(s) (memcpy(b + n, s, sizeof s - 1), n += sizeof s - 1)
+#define BYTES(p, len) (memcpy(b + n, p, len), n += len)
+	LIT("{\"event_id\":\"");
+	BYTES(uuid, 36);
+	LIT("\",\"stream_id\":");
+	BYTES(qstream, qstream_len);
+	LIT(",\"event_type\":");
+	n += es_json_quote(ev->type, ev->type_len, b + n);
+	n += (size_t)sprintf(b + n, ",\"version\":%llu,\"schema_version\":%u,\"data\":",
+			     (unsigned long long)version, ev->schema_version);
+	BYTES(ev->data, ev->data_len);
+	LIT(",\"metadata\":");
+	BYTES(ev->meta, ev->meta_len);
+	n += (size_t)sprintf(b + n, ",\"global_position\":%llu,\"created_at\":\"",
+			     (unsigned long long)pos);
+	BYTES(when, 27);
+	LIT("\"}\n");
+#undef LIT
+#undef BYTES
+	return n;
+}
+
+/* Stores the event at pos, version of stream st: rec holds EVENT_HDR free
+ * bytes, then its envelope of len bytes. The caller updates the stream. */
+int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
+		uint64_t version, uint64_t pos, int64_t created,
+		const unsigned char *id, char *rec, size_t len,
+		const char *type, size_t type_len)
+{
+	unsigned char skey[16];
+	int err;
+
+	put64(rec, st->id);
+	put64(rec + 8, version);
+	put64(rec + 16, (uint64_t)created);
+	memcpy(rec + 24, id, 16);
+	put_be64(skey, st->id);
+	put_be64(skey + 8, version);
+	if ((err = put_raw(txn, s->dbi[DB_EVENTS], &pos, 8, rec, EVENT_HDR + len,
+			   MDB_APPEND)) ||
+	    (err = put_raw(txn, s->dbi[DB_EVENT_IDS], id, 16, &pos, 8,
+			   MDB_NOOVERWRITE)) ||
+	    (err = put_raw(txn, s->dbi[DB_STREAM_EVENTS], skey, 16, &pos, 8,
+			   MDB_NOOVERWRITE)))
+		return err;
+	return index_event(s, txn, pos, st->name, st->name_len, type, type_len);
+}
+
+static int do_append(es_store *s, MDB_txn *txn, void *p)
+{
+	struct append_arg *a = p;
+	es_stream st;
+	uint64_t head;
+	int64_t last_created, created = now_us();
+	char qstream[2 * 255 + 2];
+	size_t qlen;
+	int err = find_stream(s, txn, a->name, a->len, &st);
+
+	if (err)
+		return err;
+	err = check_ids(s, txn, a, &st);
+	if (err == 1)
+		return NO_CHANGE;	/* a retry: the events are stored already */
+	if (err)
+		return err;
+	if (a->expected != ES_ANY && (uint64_t)a->expected != st.version)
+		return fail(EEXIST, "wrong expected version: stream %.*s, expected %lld, actual %llu",
+			    (int)a->len, a->name, (long long)a->expected,
+			    (unsigned long long)st.version);
+	if ((err = last_event(s, txn, &head, &last_created)))
+		return err;
+	if (created < last_created)
+		created = last_created;	/* created_at never goes backwards */
+	if (head + a->n > ES_ID_MAX || st.version + a->n > ES_ID_MAX)
+		return fail(ENOSPC, "no positions left");
+	qlen = es_json_quote(a->name, a->len, qstream);
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct prepared *ev = &a->ev[i];
+		uint64_t pos = head + 1 + i, version = st.version + 1 + i;
+		size_t need = EVENT_HDR + ENVELOPE_FIXED + qlen + 2 * ev->type_len +
+			      ev->data_len + ev->meta_len;
+		if ((err = reserve_buf(a, need)))
+			return err;
+		/* The record: header, then the envelope. */
+		size_t len = envelope(a->buf + EVENT_HDR, ev, qstream, qlen, version,
+				      pos, created);
+		if (len > s->max_event)
+			return fail(EFBIG, "event %zu is %zu bytes, over the limit of %zu",
+				    i + 1, len, s->max_event);
+		if ((err = store_event(s, txn, &st, version, pos, created, ev->id,
+				       a->buf, len, ev->type, ev->type_len)))
+			return err;
+	}
+	if ((err = put_stream(s, txn, st.id, st.version + a->n, st.created_us,
+			      created, a->name, a->len)))
+		return err;
+	if (a->out) {
+		a->out->first_version = st.version + 1;
+		a->out->last_version = st.version + a->n;
+		a->out->first_position = head + 1;
+		a->out->last_position = head + a->n;
+		a->out->retry = 0;
+	}
+	return 0;
+}
+
+int es_append(es_store *s, const char *name, size_t len, int64_t expected,
+	      const es_event_in *ev, size_t n, es_appended *out)
+{
+	struct append_arg a = {name, len, expected, NULL, n, out, NULL, 0};
+	int err;
+
+	if (n == 0)
+		return fail(EINVAL, "no events to append");
+	if (expected < ES_ANY)
+		return fail(EINVAL, "bad expected version %lld", (long long)expected);
+	a.ev = calloc(n, sizeof *a.ev);
+	if (!a.ev)
+		return fail(ENOMEM, "out of memory");
+	err = prepare(ev, n, a.ev);
+	if (!err)
+		err = write_txn(s, do_append, &a);
+	for (size_t i = 0; i < n; i++) {
+		free(a.ev[i].data);
+		free(a.ev[i].meta);
+	}
+	free(a.ev);
+	free(a.buf);
+	return err;
+}

@@ -1,0 +1,182 @@
+/* commit.c — the group commit: write_txn.
+ *
+ * Every change is a write_fn run inside a write transaction. Changes that
+ * arrive while another group is committing queue up; the first in the
+ * queue then leads: it runs each queued change in a nested transaction of
+ * one write transaction (a change that fails is rolled back alone, and
+ * never fails its neighbours), commits them all with one sync, and wakes
+ * the others. No caller returns before its own change is durable. A lone
+ * writer leads a group of one, as if there were no queue.
+ *
+ * Writers released by a commit come back with their next change a little
+ * later than the next leader starts; left alone, 8 writers settle into two
+ * groups of 4 taking turns. So a leader waits, before it takes the queue,
+ * until as many changes are queued as writers were active when the last
+ * group ended (its members and those queued then), but never longer than
+ * half a commit: a lone writer never waits, and a change in the number of
+ * writers costs one short wait.
+ */
+#include "internal.h"
+#include "dir.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+struct write_req {
+	write_fn fn;
+	void *arg;
+	int err;
+	int done;
+	char why[sizeof why_buf];
+	pthread_cond_t wake;
+	struct write_req *next;
+};
+
+/* Runs r in a nested transaction of parent. Returns RETRY_MAP when the map
+ * is full, else 0 with r's outcome in r->err. */
+static int run_nested(es_store *s, MDB_txn *parent, struct write_req *r)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, parent, 0, &txn);
+
+	if (rc) {
+		r->err = lmdb_fail(rc, "beginning a nested transaction");
+	} else {
+		r->err = r->fn(s, txn, r->arg);
+		if (r->err == 0 && (rc = mdb_txn_commit(txn)) != 0)
+			r->err = lmdb_fail(rc, "committing a nested transaction");
+		else if (r->err != 0)
+			mdb_txn_abort(txn);
+		if (r->err == NO_CHANGE)
+			r->err = 0;
+	}
+	if (r->err == RETRY_MAP)
+		return RETRY_MAP;
+	if (r->err)
+		memcpy(r->why, why_buf, sizeof r->why);
+	return 0;
+}
+
+/* Whether the store's filesystem is full. LMDB reports a short write,
+ * which is how a full disk shows when a write extends the file, as EIO;
+ * after one, next to nothing is left free. */
+static int disk_full(es_store *s)
+{
+	struct statvfs st;
+	int fd;
+
+	return mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &st) == 0 &&
+	       (uint64_t)st.f_bavail * st.f_frsize < 256 * 1024;
+}
+
+/* Commits the group of changes that starts at first, each in a nested
+ * transaction of one durable transaction. A full map is grown and the
+ * group run again from the start, so a write_fn must not change anything
+ * outside its transaction. */
+static void commit_group(es_store *s, struct write_req *first)
+{
+	struct write_req *r;
+
+	for (;;) {
+		MDB_txn *txn;
+		size_t seen = map_size(s);
+		int full = 0, err = txn_begin(s, 0, &txn);
+
+		if (!err) {
+			for (r = first; r && !full; r = r->next)
+				full = run_nested(s, txn, r) == RETRY_MAP;
+			if (full) {
+				mdb_txn_abort(txn);
+			} else {
+				int rc = mdb_txn_commit(txn);
+				if (rc == 0 && s->lock_fd >= 0)
+					dir_published(s->lock_fd);
+				if (rc == EIO && disk_full(s))
+					err = fail(ENOSPC, "committing: the disk is full");
+				else if (rc && (err = lmdb_fail(rc, "committing")) == RETRY_MAP) {
+					full = 1;
+					err = 0;
+				}
+				trim_map(s, 0);
+			}
+			pthread_rwlock_unlock(&s->map_lock);
+		}
+		if (full && (err = grow_map(s, seen)) == 0)
+			continue;
+		if (err) {	/* nothing of the group was stored */
+			for (r = first; r; r = r->next)
+				if (r->err == 0) {
+					r->err = err;
+					memcpy(r->why, why_buf, sizeof r->why);
+				}
+		}
+		return;
+	}
+}
+
+/* Runs fn as one durable change, in a group with whatever changes other
+ * threads make at the same time. fn returns 0 to commit, NO_CHANGE to
+ * succeed without writing, or an error (from fail or lmdb_fail). */
+int write_txn(es_store *s, write_fn fn, void *arg)
+{
+	struct write_req me = {.fn = fn, .arg = arg};
+	struct write_req *group, *r, *next;
+
+	if (s->read_only)
+		return fail(EROFS, "the store is open read-only");
+	check_readers(s);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&me.wake, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_lock(&s->queue_lock);
+	*s->queue_tail = &me;
+	s->queue_tail = &me.next;
+	s->queued++;
+	if (s->queue != &me && !s->leading)
+		pthread_cond_signal(&s->queue->wake);	/* a leader may be waiting */
+	while (!me.done && (s->leading || s->queue != &me))
+		pthread_cond_wait(&me.wake, &s->queue_lock);
+	if (!me.done) {
+		/* Lead: wait a little for the writers that are coming back,
+		 * then take the whole queue. */
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		int64_t ns = until.tv_nsec + s->commit_us * 500;
+		until.tv_sec += ns / 1000000000;
+		until.tv_nsec = ns % 1000000000;
+		while (s->queued < s->expect &&
+		       pthread_cond_timedwait(&me.wake, &s->queue_lock, &until) == 0)
+			;
+		s->leading = 1;
+		group = s->queue;
+		int size = s->queued;
+		s->queue = NULL;
+		s->queue_tail = &s->queue;
+		s->queued = 0;
+		pthread_mutex_unlock(&s->queue_lock);
+		int64_t start = now_us();
+		commit_group(s, group);
+		int64_t took = now_us() - start;
+		pthread_mutex_lock(&s->queue_lock);
+		for (r = group; r; r = next) {
+			next = r->next;
+			r->done = 1;
+			if (r != &me)
+				pthread_cond_signal(&r->wake);
+		}
+		s->commit_us = took < 0 ? 0 : took > 4000 ? 4000 : took;
+		s->expect = size + s->queued;
+		s->leading = 0;
+		if (s->queue)	/* the next group's leader */
+			pthread_cond_signal(&s->queue->wake);
+	}
+	pthread_mutex_unlock(&s->queue_lock);
+	pthread_cond_destroy(&me.wake);
+	if (me.err)
+		memcpy(why_buf, me.why, sizeof why_buf);
+	return me.err;
+}

@@ -1,0 +1,329 @@
+/* verify.c — es_verify: checking that the databases agree with each other. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct verify {
+	es_read *r;
+	es_problem_fn problem;
+	void *arg;
+	uint64_t problems;
+	uint64_t max_stream, max_checkpoint, max_view[3];	/* the largest ids seen */
+};
+
+static void problem(struct verify *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct verify *v, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	v->problems++;
+	v->problem(v->arg, line);
+}
+
+/* Does db map key to the u64 want? */
+static int maps_to(struct verify *v, int db, const void *key, size_t klen, uint64_t want)
+{
+	uint64_t got;
+
+	return get_u64(v->r->txn, v->r->s->dbi[db], key, klen, &got) == 0 && got == want;
+}
+
+static int in_view(struct verify *v, int kind, const char *name, size_t len, uint64_t pos)
+{
+	unsigned char key[1 + 255];
+	uint64_t id;
+
+	view_key(key, kind, name, len);
+	return get_u64(v->r->txn, v->r->s->dbi[DB_VIEW_NAMES], key, 1 + len, &id) == 0 &&
+	       es_view_has(v->r, id, pos) == 0;
+}
+
+/* One event: its record, its envelope, and each index entry for it. */
+static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
+			 es_stream *st, int64_t *last_created, uint64_t *categorized)
+{
+	MDB_txn *txn = v->r->txn;
+	es_event ev;
+	struct envelope_fields f;
+	unsigned char skey[16];
+
+	if (val_->mv_size < EVENT_HDR + 3) {
+		problem(v, "event %llu: a record of %zu bytes", (unsigned long long)pos, val_->mv_size);
+		return;
+	}
+	decode_event(pos, val_, &ev);
+	if (ev.stream_id != st->id) {
+		MDB_val k = val(&ev.stream_id, 8), sv;
+		if (mdb_get(txn, v->r->s->dbi[DB_STREAMS], &k, &sv) != 0) {
+			problem(v, "event %llu: its stream %llu does not exist",
+				(unsigned long long)pos, (unsigned long long)ev.stream_id);
+			st->id = 0;
+			return;
+		}
+		decode_stream(ev.stream_id, &sv, st);
+	}
+	if (read_envelope(ev.json, ev.json_len, &f) != 0) {
+		problem(v, "event %llu: %s", (unsigned long long)pos, es_why());
+		envelope_free(&f);
+		return;
+	}
+	if (f.position != pos || f.version != ev.version || f.created != ev.created_us ||
+	    memcmp(f.id, ev.id, 16) != 0 || f.name_len != st->name_len ||
+	    memcmp(f.name, st->name, st->name_len) != 0)
+		problem(v, "event %llu: its envelope and its record disagree", (unsigned long long)pos);
+	if (ev.version > st->version)
+		problem(v, "event %llu: version %llu, past its stream's %llu", (unsigned long long)pos,
+			(unsigned long long)ev.version, (unsigned long long)st->version);
+	if (ev.created_us < *last_created)
+		problem(v, "event %llu: created before the event before it", (unsigned long long)pos);
+	*last_created = ev.created_us;
+	if (!maps_to(v, DB_EVENT_IDS, ev.id, 16, pos))
+		problem(v, "event %llu: the event id index does not point at it", (unsigned long long)pos);
+	put_be64(skey, ev.stream_id);
+	put_be64(skey + 8, ev.version);
+	if (!maps_to(v, DB_STREAM_EVENTS, skey, 16, pos))
+		problem(v, "event %llu: the stream index does not point at it", (unsigned long long)pos);
+	if (!in_view(v, ES_TYPE, f.type, f.type_len, pos))
+		problem(v, "event %llu: not in the view of its type", (unsigned long long)pos);
+	size_t clen = category_len(st->name, st->name_len);
+	if (clen > 0) {
+		++*categorized;
+		if (!in_view(v, ES_CATEGORY, st->name, clen, pos))
+			problem(v, "event %llu: not in the view of its category", (unsigned long long)pos);
+	}
+	envelope_free(&f);
+}
+
+static void verify_events(struct verify *v, es_progress_fn progress,
+			  uint64_t *events, uint64_t *categorized)
+{
+	MDB_cursor *c;
+	MDB_val k, val_;
+	es_stream st = {0};
+	int64_t last_created = 0;
+	uint64_t next = 1, total = entries(v->r, DB_EVENTS);
+	int rc = mdb_cursor_open(v->r->txn, v->r->s->dbi[DB_EVENTS], &c);
+
+	*events = 0;
+	if (rc) {
+		problem(v, "cannot walk the events: %s", mdb_strerror(rc));
+		return;
+	}
+	for (rc = mdb_cursor_get(c, &k, &val_, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &val_, MDB_NEXT)) {
+		uint64_t pos = get64(k.mv_data);
+		if (pos != next)
+			problem(v, "positions %llu … %llu are missing", (unsigned long long)next,
+				(unsigned long long)pos - 1);
+		next = pos + 1;
+		verify_event(v, pos, &val_, &st, &last_created, categorized);
+		if (++*events % 65536 == 0 && progress)
+			progress(v->arg, *events, total);
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		problem(v, "walking the events: %s", mdb_strerror(rc));
+	if (progress)
+		progress(v->arg, *events, total);
+}
+
+static int verify_stream(void *arg, const es_stream *st)
+{
+	struct verify *v = ((void **)arg)[0];
+	uint64_t *versions = ((void **)arg)[1];
+
+	*versions += st->version;
+	if (st->id > v->max_stream)
+		v->max_stream = st->id;
+	if (!maps_to(v, DB_STREAM_NAMES, st->name, st->name_len, st->id))
+		problem(v, "stream %.*s: the name index does not point at it",
+			(int)st->name_len, st->name);
+	return 0;
+}
+
+static int verify_snapshot(void *arg, const es_snapshot *sn, const es_stream *st)
+{
+	struct verify *v = arg;
+	char why[256], *rec, *compact = NULL;
+	size_t len, clen = 0;
+
+	if (sn->version < 1 || sn->version > st->version)
+		problem(v, "snapshot of %.*s: version %llu outside 1 … %llu", (int)st->name_len,
+			st->name, (unsigned long long)sn->version, (unsigned long long)st->version);
+	rec = snapshot_record(st->name, st->name_len, sn->version, sn->created_us, "", 0, &len);
+	if (!rec)
+		return fail(ENOMEM, "out of memory");
+	/* The line is the record's text up to "data":, then the data and "}\n". */
+	len -= SNAPSHOT_HDR + 2;
+	if (sn->json_len < len + 4 || memcmp(sn->json, rec + SNAPSHOT_HDR, len) != 0 ||
+	    memcmp(sn->json + sn->json_len - 2, "}\n", 2) != 0 ||
+	    es_json_check(sn->json + len, sn->json_len - len - 2, 0, why, sizeof why,
+			  &compact, &clen, NULL) != 0 || clen != sn->json_len - len - 2)
+		problem(v, "snapshot of %.*s: its line is not as esfs writes it", (int)st->name_len,
+			st->name);
+	free(compact);
+	free(rec);
+	return 0;
+}
+
+/* Every snapshot record, of a missing stream too. */
+static int verify_snapshot_record(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	es_snapshot sn;
+	es_stream st;
+	uint64_t sid = get64(k->mv_data);
+
+	if (val_->mv_size < SNAPSHOT_HDR + 3) {
+		problem(v, "snapshot of stream %llu: a record of %zu bytes", (unsigned long long)sid,
+			val_->mv_size);
+		return 0;
+	}
+	decode_snapshot(sid, val_, &sn);
+	int err = es_stream_get_id(r, sid, &st);
+	if (err == ENOENT)
+		problem(v, "a snapshot of stream %llu, which does not exist", (unsigned long long)sid);
+	return err == ENOENT ? 0 : err ? err : verify_snapshot(v, &sn, &st);
+}
+
+/* A counter of ids must be past the largest id given. */
+static void counter_past(struct verify *v, const char *counter, uint64_t largest)
+{
+	uint64_t next;
+
+	if (meta_get(v->r->s, v->r->txn, counter, &next) == 0 && largest > 0 && next <= largest)
+		problem(v, "%s is %llu, but id %llu is given already", counter,
+			(unsigned long long)next, (unsigned long long)largest);
+}
+
+static int verify_checkpoint(void *arg, const es_checkpoint *cp)
+{
+	struct verify *v = ((void **)arg)[0];
+	uint64_t head = *(uint64_t *)((void **)arg)[1];
+
+	if (cp->position > head)
+		problem(v, "checkpoint %.*s: position %llu, past the last %llu", (int)cp->name_len,
+			cp->name, (unsigned long long)cp->position, (unsigned long long)head);
+	return 0;
+}
+
+static int verify_view(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	uint64_t id = get_be64(k->mv_data);
+	unsigned char key[1 + 255];
+	int kind = (int)(id >> VIEW_KIND_SHIFT);
+
+	(void)r;
+	if ((kind != ES_CATEGORY && kind != ES_TYPE) || val_->mv_size < 1 || val_->mv_size > 255) {
+		problem(v, "view %llu: a bad record", (unsigned long long)id);
+		return 0;
+	}
+	if ((id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1)) > v->max_view[kind])
+		v->max_view[kind] = id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1);
+	view_key(key, kind, val_->mv_data, val_->mv_size);
+	if (!maps_to(v, DB_VIEW_NAMES, key, 1 + val_->mv_size, id))
+		problem(v, "view %.*s: the name index does not point at it", (int)val_->mv_size,
+			(const char *)val_->mv_data);
+	return 0;
+}
+
+/* Checkpoint records, reserved ones too, against their name index. */
+static int verify_checkpoint_name(es_read *r, const MDB_val *k, const MDB_val *val_, void *p)
+{
+	struct verify *v = p;
+	es_checkpoint cp;
+
+	(void)r;
+	if (val_->mv_size < CHECKPOINT_HDR + 1) {
+		problem(v, "checkpoint %llu: a bad record", (unsigned long long)get64(k->mv_data));
+		return 0;
+	}
+	decode_checkpoint(get64(k->mv_data), val_, &cp);
+	if (cp.id > v->max_checkpoint)
+		v->max_checkpoint = cp.id;
+	if (!maps_to(v, DB_CHECKPOINT_NAMES, cp.name, cp.name_len, cp.id))
+		problem(v, "checkpoint %.*s: the name index does not point at it", (int)cp.name_len,
+			cp.name);
+	return 0;
+}
+
+/* A name index must have as many entries as what it names. */
+static void same_count(struct verify *v, int names, int db)
+{
+	uint64_t a = entries(v->r, names), b = entries(v->r, db);
+
+	if (a != b)
+		problem(v, "%s has %llu entries for %llu in %s", db_spec[names].name,
+			(unsigned long long)a, (unsigned long long)b, db_spec[db].name);
+}
+
+int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
+	      void *arg, uint64_t *problems)
+{
+	struct verify v = {.problem = problem_fn, .arg = arg};
+	uint64_t events = 0, categorized = 0, versions = 0, head, zero = 0, stream_count;
+	int64_t created;
+	int err = es_read_begin(s, &v.r);
+
+	if (err)
+		return err;
+	verify_events(&v, progress, &events, &categorized);
+	/* Each event has its entry in each index (above); equal counts mean
+	 * the indexes hold nothing else. */
+	if (entries(v.r, DB_EVENT_IDS) != events)
+		problem(&v, "the event id index has %llu entries for %llu events",
+			(unsigned long long)entries(v.r, DB_EVENT_IDS), (unsigned long long)events);
+	if (entries(v.r, DB_STREAM_EVENTS) != events)
+		problem(&v, "the stream index has %llu entries for %llu events",
+			(unsigned long long)entries(v.r, DB_STREAM_EVENTS), (unsigned long long)events);
+	if (entries(v.r, DB_VIEW_EVENTS) != events + categorized)
+		problem(&v, "the views have %llu entries for %llu events, %llu of them in a category",
+			(unsigned long long)entries(v.r, DB_VIEW_EVENTS), (unsigned long long)events,
+			(unsigned long long)categorized);
+	/* Versions are distinct per stream and at most its version; that they
+	 * add up to the events means each stream has 1 … its version. */
+	void *sarg[2] = {&v, &versions};
+	if (!err)
+		err = es_streams_walk(v.r, 0, verify_stream, sarg);
+	if (!err && versions != events)
+		problem(&v, "the streams' versions add up to %llu, for %llu events",
+			(unsigned long long)versions, (unsigned long long)events);
+	same_count(&v, DB_STREAM_NAMES, DB_STREAMS);
+	if (!err && !(err = meta_get(s, v.r->txn, "stream_count", &stream_count)) &&
+	    stream_count != entries(v.r, DB_STREAMS))
+		problem(&v, "the stream count says %llu, there are %llu",
+			(unsigned long long)stream_count, (unsigned long long)entries(v.r, DB_STREAMS));
+	if (!err)
+		err = walk(v.r, DB_SNAPSHOTS, &zero, 8, verify_snapshot_record, &v);
+	if (!err)
+		err = last_event(s, v.r->txn, &head, &created);
+	void *carg[2] = {&v, &head};
+	if (!err)
+		err = es_checkpoints_walk(v.r, 0, verify_checkpoint, carg);
+	if (!err)
+		err = walk(v.r, DB_CHECKPOINTS, &zero, 8, verify_checkpoint_name, &v);
+	same_count(&v, DB_CHECKPOINT_NAMES, DB_CHECKPOINTS);
+	if (!err)
+		err = walk(v.r, DB_VIEWS, &zero, 8, verify_view, &v);
+	same_count(&v, DB_VIEW_NAMES, DB_VIEWS);
+	if (!err) {
+		counter_past(&v, "next_stream", v.max_stream);
+		counter_past(&v, "next_checkpoint", v.max_checkpoint);
+		counter_past(&v, "next_category", v.max_view[ES_CATEGORY]);
+		counter_past(&v, "next_type", v.max_view[ES_TYPE]);
+	}
+	es_read_end(v.r);
+	*problems = v.problems;
+	return err;
+}
