@@ -189,6 +189,20 @@ int es_mkdirs(const char *path, mode_t mode)
 	}
 }
 
+/* Frees what es_open made beside the LMDB environment: the watch, the
+ * lock (and its file), the locks of the struct. */
+static void store_free(es_store *s)
+{
+	if (s->watch_fd >= 0)
+		close(s->watch_fd);
+	if (s->lock_fd >= 0)
+		dir_unlock(s->dir, s->lock_fd);
+	free(s->dir);
+	pthread_rwlock_destroy(&s->map_lock);
+	pthread_mutex_destroy(&s->queue_lock);
+	free(s);
+}
+
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
 	es_store *s = calloc(1, sizeof *s);
@@ -252,12 +266,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 out_env:
 	mdb_env_close(s->env);
 out_free:
-	if (s->lock_fd >= 0)
-		dir_unlock(s->dir, s->lock_fd);
-	free(s->dir);
-	pthread_rwlock_destroy(&s->map_lock);
-	pthread_mutex_destroy(&s->queue_lock);
-	free(s);
+	store_free(s);
 	return err;
 }
 
@@ -266,14 +275,7 @@ void es_close(es_store *s)
 	if (!s)
 		return;
 	mdb_env_close(s->env);
-	if (s->watch_fd >= 0)
-		close(s->watch_fd);
-	if (s->lock_fd >= 0)
-		dir_unlock(s->dir, s->lock_fd);
-	free(s->dir);
-	pthread_rwlock_destroy(&s->map_lock);
-	pthread_mutex_destroy(&s->queue_lock);
-	free(s);
+	store_free(s);
 }
 
 int es_watch_open(es_store *s, int *fd)
