@@ -51,6 +51,7 @@ $(O)/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(O)/libstore.a: $(STORE_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(ESFS_BIN): $(FS_OBJ) $(O)/libstore.a
@@ -139,7 +140,7 @@ bench-deps:
 
 # The power-cut soak's tools (tools/esfs-soak --power-cut, tests/83): the
 # lossy disk (tools/lossyfs, lossyfs(1)), and an esfs built with
-# -DES_UNSAFE_NOSYNC, whose store opens LMDB with MDB_NOSYNC, to show that
+# -DES_UNSAFE_NOSYNC, whose log is never flushed (store/log.c), to show that
 # the soak catches a store that does not sync.
 LOSSYFS_BIN = bin/lossyfs
 lossyfs: $(LOSSYFS_BIN)

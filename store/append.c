@@ -25,23 +25,19 @@ int put_stream(es_store *s, MDB_txn *txn, uint64_t id, uint64_t version,
 int create_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
 		  int64_t created, es_stream *out)
 {
-	uint64_t id, count;
+	uint64_t id;
 	MDB_val k = val(name, len), v;
 	int err;
 
 	if (mdb_get(txn, s->dbi[DB_STREAM_NAMES], &k, &v) == 0)
 		return fail(EEXIST, "stream %.*s exists", (int)len, name);
-	if ((err = meta_get(s, txn, "next_stream", &id)) ||
-	    (err = meta_get(s, txn, "stream_count", &count)))
+	if ((err = meta_get(s, txn, "next_stream", &id)))
 		return err;
 	id = id ? id : 1;
 	if (id > ES_ID_MAX)
 		return fail(ENOSPC, "no stream ids left");
-	if ((err = put_stream(s, txn, id, 0, created, created, name, len)) ||
-	    (err = put_raw(txn, s->dbi[DB_STREAM_NAMES], name, len, &id, 8,
-			   MDB_NOOVERWRITE)) ||
-	    (err = meta_put(s, txn, "next_stream", id + 1)) ||
-	    (err = meta_put(s, txn, "stream_count", count + 1)))
+	if ((err = op_put(s, txn, OP_STREAM, (uint64_t[]){id, (uint64_t)created}, 2,
+			  name, len)))
 		return err;
 	*out = (es_stream){id, 0, created, created, name, len};
 	return 0;
@@ -67,7 +63,6 @@ static int do_stream_remove(es_store *s, MDB_txn *txn, void *p)
 {
 	struct name_arg *a = p;
 	es_stream st;
-	uint64_t count;
 	int err = find_stream(s, txn, a->name, a->len, &st);
 
 	if (err)
@@ -75,15 +70,7 @@ static int do_stream_remove(es_store *s, MDB_txn *txn, void *p)
 	if (st.version > 0)
 		return fail(ENOTEMPTY, "stream %.*s has %llu events", (int)a->len,
 			    a->name, (unsigned long long)st.version);
-	MDB_val k = val(&st.id, 8), n = val(a->name, a->len);
-	int rc = mdb_del(txn, s->dbi[DB_STREAMS], &k, NULL);
-	if (rc == 0)
-		rc = mdb_del(txn, s->dbi[DB_STREAM_NAMES], &n, NULL);
-	if (rc)
-		return lmdb_fail(rc, "removing a stream");
-	if ((err = meta_get(s, txn, "stream_count", &count)))
-		return err;
-	return meta_put(s, txn, "stream_count", count ? count - 1 : 0);
+	return op_put(s, txn, OP_STREAM_REMOVE, &st.id, 1, NULL, 0);
 }
 
 int es_stream_remove(es_store *s, const char *name, size_t len)
@@ -104,8 +91,6 @@ struct append_arg {
 	struct prepared *ev;
 	size_t n;
 	es_appended *out;
-	char *buf;		/* envelope under construction */
-	size_t cap;
 };
 
 static int cmp_ids(const void *a, const void *b)
@@ -193,7 +178,7 @@ static int check_ids(es_store *s, MDB_txn *txn, struct append_arg *a,
 			continue;
 		if (rc)
 			return rc;
-		int err = event_at(s, txn, pos, &ev);
+		int err = event_head_at(s, txn, pos, &ev);
 		if (err)
 			return err;
 		if (ev.stream_id != st->id) {
@@ -233,18 +218,6 @@ static int check_ids(es_store *s, MDB_txn *txn, struct append_arg *a,
 	return 1;
 }
 
-static int reserve_buf(struct append_arg *a, size_t need)
-{
-	if (need <= a->cap)
-		return 0;
-	char *b = realloc(a->buf, need);
-	if (!b)
-		return fail(ENOMEM, "out of memory");
-	a->buf = b;
-	a->cap = need;
-	return 0;
-}
-
 /* Writes the envelope of ev into b; returns its length, at most
  * ENVELOPE_FIXED + the quoted stream + 2 * type + data + metadata. */
 size_t envelope(char *b, const struct prepared *ev,
@@ -278,24 +251,36 @@ size_t envelope(char *b, const struct prepared *ev,
 	return n;
 }
 
-/* Stores the event at pos, version of stream st: rec holds EVENT_HDR free
- * bytes, then its envelope of len bytes. The caller updates the stream. */
+/* Indexes the event at pos, version of stream st, whose envelope is len
+ * bytes at offset in the log. The caller updates the stream. */
 int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 		uint64_t version, uint64_t pos, int64_t created,
-		const unsigned char *id, char *rec, size_t len,
+		const unsigned char *id, uint64_t offset, size_t len,
 		const char *type, size_t type_len)
 {
+	char rec[EVENT_REC];
 	unsigned char skey[16];
+	uint64_t before = 0;
 	int err;
 
+	if (pos > 1) {	/* the bytes before it: the previous event's, and its */
+		uint64_t prev = pos - 1;
+		MDB_val k = val(&prev, 8), v;
+		int rc = mdb_get(txn, s->dbi[DB_EVENTS], &k, &v);
+		if (rc)
+			return lmdb_fail(rc, "reading the event before");
+		before = get64((char *)v.mv_data + EV_BEFORE) + get64((char *)v.mv_data + EV_LEN);
+	}
 	put64(rec, st->id);
 	put64(rec + 8, version);
 	put64(rec + 16, (uint64_t)created);
 	memcpy(rec + 24, id, 16);
+	put64(rec + EV_OFFSET, offset);
+	put64(rec + EV_LEN, len);
+	put64(rec + EV_BEFORE, before);
 	put_be64(skey, st->id);
 	put_be64(skey + 8, version);
-	if ((err = put_raw(txn, s->dbi[DB_EVENTS], &pos, 8, rec, EVENT_HDR + len,
-			   MDB_APPEND)) ||
+	if ((err = put_raw(txn, s->dbi[DB_EVENTS], &pos, 8, rec, EVENT_REC, MDB_APPEND)) ||
 	    (err = put_raw(txn, s->dbi[DB_EVENT_IDS], id, 16, &pos, 8,
 			   MDB_NOOVERWRITE)) ||
 	    (err = put_raw(txn, s->dbi[DB_STREAM_EVENTS], skey, 16, &pos, 8,
@@ -304,14 +289,50 @@ int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 	return index_event(s, txn, pos, st->name, st->name_len, type, type_len);
 }
 
+/* Appends the n events ev to stream st, the first at position head + 1,
+ * made at time created: one OP_EVENTS op holding their envelopes. */
+int append_events(es_store *s, MDB_txn *txn, const es_stream *st,
+		  uint64_t head, int64_t created, const struct prepared *ev,
+		  size_t n)
+{
+	char qstream[2 * 255 + 2];
+	size_t qlen = es_json_quote(st->name, st->name_len, qstream);
+	size_t need = EVENTS_HDR;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		need += EVENT_OP_HDR + 255 + ENVELOPE_FIXED + qlen + 2 * ev[i].type_len +
+			ev[i].data_len + ev[i].meta_len;
+	if (!(p = op_begin(s, need)))
+		return ENOMEM;
+	put64(p, st->id);
+	put64(p + 8, st->version + 1);
+	put64(p + 16, head + 1);
+	put64(p + 24, (uint64_t)created);
+	put64(p + 32, n);
+	size_t off = EVENTS_HDR;
+	for (size_t i = 0; i < n; i++) {
+		char *e = p + off;
+		memcpy(e, ev[i].id, 16);
+		memcpy(e + EVENT_OP_HDR, ev[i].type, ev[i].type_len);
+		size_t len = envelope(e + EVENT_OP_HDR + ev[i].type_len, &ev[i], qstream, qlen,
+				      st->version + 1 + i, head + 1 + i, created);
+		if (len > s->max_event)
+			return fail(EFBIG, "event %zu is %zu bytes, over the limit of %zu",
+				    i + 1, len, s->max_event);
+		put32(e + 16, (uint32_t)ev[i].type_len);
+		put32(e + 20, (uint32_t)len);
+		off += EVENT_OP_HDR + ev[i].type_len + len;
+	}
+	return op_end(s, txn, OP_EVENTS, off);
+}
+
 static int do_append(es_store *s, MDB_txn *txn, void *p)
 {
 	struct append_arg *a = p;
 	es_stream st;
 	uint64_t head;
 	int64_t last_created, created = now_us();
-	char qstream[2 * 255 + 2];
-	size_t qlen;
 	int err = find_stream(s, txn, a->name, a->len, &st);
 
 	if (err)
@@ -331,27 +352,7 @@ static int do_append(es_store *s, MDB_txn *txn, void *p)
 		created = last_created;	/* created_at never goes backwards */
 	if (head + a->n > ES_ID_MAX || st.version + a->n > ES_ID_MAX)
 		return fail(ENOSPC, "no positions left");
-	qlen = es_json_quote(a->name, a->len, qstream);
-
-	for (size_t i = 0; i < a->n; i++) {
-		struct prepared *ev = &a->ev[i];
-		uint64_t pos = head + 1 + i, version = st.version + 1 + i;
-		size_t need = EVENT_HDR + ENVELOPE_FIXED + qlen + 2 * ev->type_len +
-			      ev->data_len + ev->meta_len;
-		if ((err = reserve_buf(a, need)))
-			return err;
-		/* The record: header, then the envelope. */
-		size_t len = envelope(a->buf + EVENT_HDR, ev, qstream, qlen, version,
-				      pos, created);
-		if (len > s->max_event)
-			return fail(EFBIG, "event %zu is %zu bytes, over the limit of %zu",
-				    i + 1, len, s->max_event);
-		if ((err = store_event(s, txn, &st, version, pos, created, ev->id,
-				       a->buf, len, ev->type, ev->type_len)))
-			return err;
-	}
-	if ((err = put_stream(s, txn, st.id, st.version + a->n, st.created_us,
-			      created, a->name, a->len)))
+	if ((err = append_events(s, txn, &st, head, created, a->ev, a->n)))
 		return err;
 	if (a->out) {
 		a->out->first_version = st.version + 1;
@@ -366,7 +367,7 @@ static int do_append(es_store *s, MDB_txn *txn, void *p)
 int es_append(es_store *s, const char *name, size_t len, int64_t expected,
 	      const es_event_in *ev, size_t n, es_appended *out)
 {
-	struct append_arg a = {name, len, expected, NULL, n, out, NULL, 0};
+	struct append_arg a = {name, len, expected, NULL, n, out};
 	int err;
 
 	if (n == 0)
@@ -384,6 +385,5 @@ int es_append(es_store *s, const char *name, size_t len, int64_t expected,
 		free(a.ev[i].meta);
 	}
 	free(a.ev);
-	free(a.buf);
 	return err;
 }

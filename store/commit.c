@@ -4,8 +4,8 @@
  * arrive while another group is committing queue up; the first in the
  * queue then leads: it runs each queued change in a nested transaction of
  * one write transaction (a change that fails is rolled back alone, and
- * never fails its neighbours), commits them all with one sync, and wakes
- * the others. No caller returns before its own change is durable. A lone
+ * never fails its neighbours), writes their log records with one flush,
+ * commits the index (change.c, doc/log.md), and wakes the others. No caller returns before its own change is durable. A lone
  * writer leads a group of one, as if there were no queue.
  *
  * Writers released by a commit come back with their next change a little
@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 
 struct write_req {
@@ -34,17 +35,28 @@ struct write_req {
 	struct write_req *next;
 };
 
-/* Runs r in a nested transaction of parent. Returns RETRY_MAP when the map
- * is full, else 0 with r's outcome in r->err. */
+/* Runs r in a nested transaction of parent, its ops going into the log
+ * record it adds to the group. Returns RETRY_MAP when the map is full,
+ * else 0 with r's outcome in r->err. */
 static int run_nested(es_store *s, MDB_txn *parent, struct write_req *r)
 {
+	log_group *g = &s->group;
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, parent, 0, &txn);
 
+	s->change_len = 0;
+	s->change_base = g->end.offset + LOG_RECORD_HEADER;
 	if (rc) {
 		r->err = lmdb_fail(rc, "beginning a nested transaction");
 	} else {
 		r->err = r->fn(s, txn, r->arg);
+		if (r->err == 0 && s->change_len > 0) {
+			struct iovec piece = {s->change, s->change_len};
+			uint64_t at;
+			int err = log_group_add(g, REC_CHANGE, &piece, 1, &at);
+			if (err)
+				r->err = fail(err, "adding to the log: %s", strerror(err));
+		}
 		if (r->err == 0 && (rc = mdb_txn_commit(txn)) != 0)
 			r->err = lmdb_fail(rc, "committing a nested transaction");
 		else if (r->err != 0)
@@ -71,10 +83,53 @@ static int disk_full(es_store *s)
 	       (uint64_t)st.f_bavail * st.f_frsize < 256 * 1024;
 }
 
+/* Writes the group's records to the log (one flush), then commits the
+ * index's transaction. A failed index commit takes the records back out
+ * of the log (log_group_unwrite), so that nothing the writers are told
+ * failed comes back at the next open. Returns 0, RETRY_MAP, or an error. */
+static int commit_logged(es_store *s, MDB_txn *txn)
+{
+	log_group *g = &s->group;
+	char why[sizeof why_buf];
+	int err, rc;
+
+	if (g->len == 0) {
+		rc = mdb_txn_commit(txn);
+		return rc ? lmdb_fail(rc, "committing") : 0;
+	}
+	if ((err = put_log_end(s, txn, &g->end))) {
+		mdb_txn_abort(txn);
+		return err;
+	}
+	if ((err = log_group_write(s->log, g, why, sizeof why))) {
+		mdb_txn_abort(txn);
+		if (err == EIO)
+			s->broken = EIO;
+		return fail(err, "%s", why);
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc == 0) {
+		s->indexed = g->end;
+		return 0;
+	}
+	/* (RETRY_MAP: the commit's free list needed room; the group is run
+	 * again in a larger map, its records written again.) */
+	err = rc == EIO && disk_full(s) ? fail(ENOSPC, "committing: the disk is full")
+	      : lmdb_fail(rc, "committing the index");
+	memcpy(why, why_buf, sizeof why);
+	if (log_group_unwrite(s->log, g, why_buf, sizeof why_buf) != 0) {
+		s->broken = EIO;
+		return fail(EIO, "%s; and taking the group back out of the log failed: %s",
+			    why, why_buf);
+	}
+	memcpy(why_buf, why, sizeof why);
+	return err;
+}
+
 /* Commits the group of changes that starts at first, each in a nested
- * transaction of one durable transaction. A full map is grown and the
- * group run again from the start, so a write_fn must not change anything
- * outside its transaction. */
+ * transaction of one transaction, and their records with one flush of the
+ * log. A full map is grown and the group run again from the start, so a
+ * write_fn must not change anything outside its transaction. */
 static void commit_group(es_store *s, struct write_req *first)
 {
 	struct write_req *r;
@@ -82,20 +137,21 @@ static void commit_group(es_store *s, struct write_req *first)
 	for (;;) {
 		MDB_txn *txn;
 		size_t seen = map_size(s);
-		int full = 0, err = txn_begin(s, 0, &txn);
+		int full = 0, err = s->broken ?
+			fail(EIO, "an earlier failure left the log and the index apart: open the store again") :
+			txn_begin(s, 0, &txn);
 
 		if (!err) {
+			log_group_init(&s->group, s->indexed);
 			for (r = first; r && !full; r = r->next)
 				full = run_nested(s, txn, r) == RETRY_MAP;
 			if (full) {
 				mdb_txn_abort(txn);
 			} else {
-				int rc = mdb_txn_commit(txn);
-				if (rc == 0 && s->lock_fd >= 0)
+				err = commit_logged(s, txn);
+				if (err == 0 && s->lock_fd >= 0)
 					dir_published(s->lock_fd);
-				if (rc == EIO && disk_full(s))
-					err = fail(ENOSPC, "committing: the disk is full");
-				else if (rc && (err = lmdb_fail(rc, "committing")) == RETRY_MAP) {
+				if (err == RETRY_MAP) {
 					full = 1;
 					err = 0;
 				}

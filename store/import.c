@@ -91,7 +91,7 @@ void envelope_free(struct envelope_fields *f)
 
 int read_envelope(const char *line, size_t n, struct envelope_fields *f)
 {
-	struct prepared ev = {0};
+	struct prepared *ev = &f->ev;
 	const char *id;
 	char qstream[2 * 255 + 2];
 	uint64_t schema;
@@ -111,26 +111,25 @@ int read_envelope(const char *line, size_t n, struct envelope_fields *f)
 	    (err = member_name(f->o, "event_type", &f->type, &f->type_len)) ||
 	    (err = es_time_parse(json_string_value(json_object_get(f->o, "created_at")),
 			      &f->created)) ||
-	    (err = member_text(line, n - 1, "data", (const char **)&ev.data, &ev.data_len)) ||
-	    (err = member_text(line, n - 1, "metadata", (const char **)&ev.meta, &ev.meta_len)))
+	    (err = member_text(line, n - 1, "data", (const char **)&ev->data, &ev->data_len)) ||
+	    (err = member_text(line, n - 1, "metadata", (const char **)&ev->meta, &ev->meta_len)))
 		return err;
 	if (schema > UINT32_MAX)
 		return fail(EINVAL, "schema_version is out of range");
 	if (!json_is_object(json_object_get(f->o, "data")) ||
 	    !json_is_object(json_object_get(f->o, "metadata")))
 		return fail(EINVAL, "data and metadata must be JSON objects");
-	memcpy(ev.id, f->id, 16);
-	ev.type = f->type;
-	ev.type_len = f->type_len;
-	ev.schema_version = (uint32_t)schema;
+	memcpy(ev->id, f->id, 16);
+	ev->given_id = 1;
+	ev->type = f->type;
+	ev->type_len = f->type_len;
+	ev->schema_version = (uint32_t)schema;
 	qlen = es_json_quote(f->name, f->name_len, qstream);
-	f->rec = malloc(EVENT_HDR + ENVELOPE_FIXED + qlen + 2 * f->type_len + ev.data_len +
-			ev.meta_len);
+	f->rec = malloc(ENVELOPE_FIXED + qlen + 2 * f->type_len + ev->data_len + ev->meta_len);
 	if (!f->rec)
 		return fail(ENOMEM, "out of memory");
-	f->len = envelope(f->rec + EVENT_HDR, &ev, qstream, qlen, f->version, f->position,
-			  f->created);
-	if (f->len != n || memcmp(f->rec + EVENT_HDR, line, n) != 0)
+	f->len = envelope(f->rec, ev, qstream, qlen, f->version, f->position, f->created);
+	if (f->len != n || memcmp(f->rec, line, n) != 0)
 		return fail(EINVAL, "event %llu is not exactly as esfs writes it (keys, order, spacing or escapes differ)",
 			    (unsigned long long)f->position);
 	return 0;
@@ -176,11 +175,7 @@ static int import_event(es_store *s, MDB_txn *txn, const es_import *it)
 			   (unsigned long long)f.position, (unsigned long long)f.version, f.name,
 			   (unsigned long long)st.version);
 	if (!err)
-		err = store_event(s, txn, &st, f.version, f.position, f.created, f.id, f.rec,
-				  f.len, f.type, f.type_len);
-	if (!err)
-		err = put_stream(s, txn, st.id, f.version, st.created_us, f.created, f.name,
-				 f.name_len);
+		err = append_events(s, txn, &st, head, f.created, &f.ev, 1);
 out:
 	envelope_free(&f);
 	return err;
@@ -215,7 +210,7 @@ static int import_snapshot(es_store *s, MDB_txn *txn, const es_import *it)
 		else if (rec_len - SNAPSHOT_HDR != n || memcmp(rec + SNAPSHOT_HDR, line, n) != 0)
 			err = fail(EINVAL, "the snapshot of %s is not exactly as esfs writes it", name);
 		else
-			err = put_raw(txn, s->dbi[DB_SNAPSHOTS], &st.id, 8, rec, rec_len, 0);
+			err = op_put(s, txn, OP_SNAPSHOT, &st.id, 1, rec, rec_len);
 	}
 	free(rec);
 	json_decref(o);
@@ -251,7 +246,7 @@ static int import_one(es_store *s, MDB_txn *txn, const es_import *it)
 				    (unsigned long long)it->position, (unsigned long long)head);
 		if ((err = checkpoint_id(s, txn, &a, &created)))
 			return err;
-		return put_checkpoint(s, txn, &a, it->time_us);
+		return store_checkpoint(s, txn, &a, it->time_us);
 	}
 	default:
 		return fail(EINVAL, "unknown import kind %d", it->kind);

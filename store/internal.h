@@ -6,6 +6,10 @@
  *   errors.c   es_why, fail, lmdb_fail
  *   records.c  decoding the records, u64 and meta records, the times
  *   open.c     es_open/es_close, the LMDB environment and its map
+ *   recover.c  what es_open finds: the state file and its canary, replay
+ *              of the log's tail, rebuilding the index, format 2 to 3
+ *   change.c   a change's ops: recorded in the log and applied to the
+ *              index, the one code path of a commit and of a replay
  *   commit.c   the group commit: write_txn
  *   read.c     read views, lookups and walks, es_stats_get
  *   views.c    the categories and types views: reading, indexing, building
@@ -18,8 +22,8 @@
  * Layout, one LMDB database each (u64 keys are native MDB_INTEGERKEY,
  * pairs are two big-endian u64 so that memcmp orders them):
  *
- *   meta            name -> u64        format, counters
- *   events          position -> event record (header + envelope)
+ *   meta            name -> u64        format, counters, the log's end
+ *   events          position -> event record (fixed: where in the log)
  *   event_ids       uuid[16] -> position
  *   streams         stream id -> stream record (header + name)
  *   stream_names    name -> stream id
@@ -37,6 +41,10 @@
  *
  * Every lookup is one B-tree search and every listing a cursor walk.
  *
+ * The durable record is the log (log.h, doc/log.md): every change is one
+ * record there, and LMDB, opened with MDB_NOSYNC, is its index. An event's
+ * envelope lives only in the log; its record here says where.
+ *
  * The memory map grows on demand: transactions hold map_lock shared; a
  * writer that meets MDB_MAP_FULL aborts, takes it exclusively, doubles the
  * map and retries. Another process that grew the map makes our next
@@ -48,6 +56,7 @@
 #include "store.h"
 #include "encode.h"
 #include "json.h"
+#include "log.h"
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -56,7 +65,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define FORMAT 2		/* 2 added the views; a format 1 store is upgraded */
+#define FORMAT 3		/* 2 added the views, 3 the log; older stores are
+				 * converted at their first read-write open */
 #define RETRY_MAP (-1)		/* internal: the map is full, grow and retry */
 #define NO_CHANGE (-3)		/* internal: succeed without committing */
 
@@ -75,8 +85,14 @@ extern const struct db_spec db_spec[DB_COUNT];	/* open.c */
 
 #define VIEW_KIND_SHIFT 48	/* view id = kind << 48 | a number from 1 */
 
-/* Record headers: fixed fields, then variable bytes. */
-#define EVENT_HDR 40		/* stream id, version, created, uuid[16] */
+/* Records: fixed fields, then variable bytes. An event's record is
+ * fixed: stream id, version, created, uuid[16], then where its envelope is
+ * in the log (offset, length) and the bytes of the envelopes before it. */
+#define EVENT_REC 64
+#define EV_OFFSET 40
+#define EV_LEN 48
+#define EV_BEFORE 56
+#define OLD_EVENT_HDR 40	/* format 2: the envelope followed the uuid */
 #define STREAM_HDR 24		/* version, created, updated; then name */
 #define SNAPSHOT_HDR 16		/* version, created; then line */
 #define CHECKPOINT_HDR 24	/* position, updated, has_position; then name */
@@ -90,12 +106,22 @@ struct es_store {
 	pthread_rwlock_t map_lock;
 	size_t max_event;
 	int read_only;
-	int upgrade;				/* format 1: build the views at open */
 	_Atomic int64_t readers_checked;	/* when, in microseconds */
 	_Atomic unsigned uses;			/* read views and commits, for trim_map */
 	_Atomic size_t walked;			/* bytes walked since, for trim_map */
 	void *map_addr;				/* where LMDB mapped the file */
 	size_t map_len;
+	/* The log, and the change being built (change.c). */
+	es_log *log;
+	log_group group;	/* the leader's */
+	char *change;		/* the ops of the change being run */
+	size_t change_len, change_cap;
+	uint64_t change_base;	/* the log offset its payload will have */
+	log_end indexed;	/* the log's end as the index has it */
+	int broken;		/* EIO: a failure left log and index apart */
+	char session[33];	/* the canary's name (recover.c), or "" */
+	uint64_t converted_from;	/* the format converted at open, or 0 */
+	uint64_t converted[4];		/* what the old store held */
 	/* Group commit (see write_txn). */
 	pthread_mutex_t queue_lock;
 	struct write_req *queue;	/* changes waiting, oldest first */
@@ -183,7 +209,8 @@ struct envelope_fields {
 	size_t name_len, type_len;
 	uint64_t version, position;
 	int64_t created;
-	char *rec;		/* EVENT_HDR free bytes, then the line: malloc'd */
+	struct prepared ev;	/* its parts, to append it again */
+	char *rec;		/* the line as esfs writes it: malloc'd */
 	size_t len;
 };
 
@@ -192,7 +219,10 @@ int fail(int err, const char *fmt, ...);
 int lmdb_fail(int rc, const char *what);
 
 /* records.c */
-void decode_event(uint64_t pos, const MDB_val *v, es_event *ev);
+int decode_event(es_store *s, uint64_t pos, const MDB_val *v, es_event *ev);
+/* The record's fields only, json NULL: for a write transaction, where the
+ * envelopes of its own group are not in the log yet. */
+int decode_event_head(uint64_t pos, const MDB_val *v, es_event *ev);
 void decode_stream(uint64_t id, const MDB_val *v, es_stream *st);
 void decode_snapshot(uint64_t sid, const MDB_val *v, es_snapshot *sn);
 void decode_checkpoint(uint64_t id, const MDB_val *v, es_checkpoint *cp);
@@ -219,6 +249,7 @@ int write_txn(es_store *s, write_fn fn, void *arg);
 int find_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
 		es_stream *out);
 int event_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out);
+int event_head_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out);
 int last_event(es_store *s, MDB_txn *txn, uint64_t *pos, int64_t *created);
 int walk(es_read *r, int db, const void *from, size_t flen,
 	 step_fn step, void *ctx);
@@ -230,7 +261,54 @@ size_t category_len(const char *name, size_t len);
 int index_event(es_store *s, MDB_txn *txn, uint64_t pos,
 		const char *stream, size_t slen, const char *type,
 		size_t tlen);
-int build_views(es_store *s, MDB_txn *txn, void *arg);
+int envelope_type(const char *json, size_t len, char *buf, size_t *tlen);
+
+/* change.c: the ops of a change. Each is recorded in the change's log
+ * record and applied to the index at once, so that the rest of the change
+ * sees it; replay applies them again from the log. */
+enum {
+	OP_STREAM = 1,		/* id, created, name */
+	OP_STREAM_REMOVE,	/* id */
+	OP_EVENTS,		/* stream id, first version, first position,
+				 * created, n; n times: uuid, type length,
+				 * envelope length, type, envelope */
+	OP_SNAPSHOT,		/* stream id, snapshot record */
+	OP_SNAPSHOT_DELETE,	/* stream id */
+	OP_CHECKPOINT,		/* id, position, updated, has_position, name */
+	OP_IDS,			/* next stream id, next checkpoint id */
+};
+#define REC_CHANGE 1		/* the log record type of a change */
+#define OP_HDR 8		/* op, length */
+#define EVENTS_HDR 40
+#define EVENT_OP_HDR 24		/* uuid, type length, envelope length */
+
+/* Room for an op of up to need bytes at the change's end: a pointer to its
+ * payload, or NULL (ENOMEM, with the reason set). */
+char *op_begin(es_store *s, size_t need);
+/* Ends the op begun with op_begin, of len bytes, and applies it (unless
+ * txn is NULL: converting an old store only records). */
+int op_end(es_store *s, MDB_txn *txn, uint32_t op, size_t len);
+/* An op of fixed u64 fields, then bytes. */
+int op_put(es_store *s, MDB_txn *txn, uint32_t op, const uint64_t *fields,
+	   int n, const void *bytes, size_t len);
+/* Applies the ops of a record at log offset payload. */
+int apply_record(es_store *s, MDB_txn *txn, const char *p, size_t len,
+		 uint64_t payload);
+/* Calls fn for each event of the record's OP_EVENTS ops: its position,
+ * and where its envelope is. 0, EIO for a record cut short, or fn's. */
+int record_events(const char *p, size_t len, uint64_t payload,
+		  int (*fn)(void *arg, uint64_t pos, uint64_t offset, size_t len),
+		  void *arg);
+int put_log_end(es_store *s, MDB_txn *txn, const log_end *end);
+int get_log_end(es_store *s, MDB_txn *txn, log_end *end);
+
+/* recover.c */
+int recover_begin(es_store *s, int *rebuild);
+int recover_replay(es_store *s);
+void recover_close(es_store *s);
+int state_readable(es_store *s);
+int convert_old(es_store *s);
+int convert_check(es_store *s);
 
 /* append.c */
 int put_stream(es_store *s, MDB_txn *txn, uint64_t id, uint64_t version,
@@ -242,8 +320,11 @@ size_t envelope(char *b, const struct prepared *ev,
 		uint64_t pos, int64_t created);
 int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 		uint64_t version, uint64_t pos, int64_t created,
-		const unsigned char *id, char *rec, size_t len,
+		const unsigned char *id, uint64_t offset, size_t len,
 		const char *type, size_t type_len);
+int append_events(es_store *s, MDB_txn *txn, const es_stream *st,
+		  uint64_t head, int64_t created, const struct prepared *ev,
+		  size_t n);
 
 /* values.c */
 char *snapshot_record(const char *name, size_t len, uint64_t version,
@@ -251,6 +332,8 @@ char *snapshot_record(const char *name, size_t len, uint64_t version,
 		      size_t *rec_len);
 int put_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		   int64_t updated);
+int store_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
+		     int64_t updated);
 int checkpoint_id(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		  int *created);
 

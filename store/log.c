@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -22,6 +23,8 @@
 #define MIN_RESERVE ((size_t)1 << 26)
 #define HEADROOM ((uint64_t)32 << 20)	/* preallocated ahead of the end */
 #define STEP ((uint64_t)64 << 20)	/* ... in steps of this */
+#define FREE_SHARE 8			/* at most 1/8 of the free space a step */
+#define MIN_STEP ((uint64_t)1 << 20)	/* below which it does not preallocate */
 #define MAX_PAYLOAD ((uint64_t)1 << 31)
 
 struct es_log {
@@ -94,6 +97,22 @@ static int write_all(int fd, const char *p, size_t n, uint64_t off)
 
 /* ---- Preallocation. -------------------------------------------------- */
 
+/* Caps the zeros ahead of the log's end at a share of the filesystem's
+ * free space, so that the log's headroom never fills a disk others use:
+ * ENOSPC when even a little would be too much (appends then grow the file
+ * themselves, and fail with ENOSPC when the disk is full). */
+static int room_for(es_log *l, uint64_t from, uint64_t end, uint64_t *to)
+{
+	struct statvfs st;
+
+	if (fstatvfs(l->fd, &st) != 0)
+		return errno;
+	uint64_t share = (uint64_t)st.f_bavail * st.f_frsize / FREE_SHARE / 4096 * 4096;
+	if (*to > end + share)
+		*to = end + share;
+	return *to < from + MIN_STEP ? ENOSPC : 0;
+}
+
 /* Keeps zeros, allocated and flushed, ahead of the end: an append then
  * overwrites allocated blocks, and its fdatasync has no metadata to
  * write. Appends that would pass alloc wait for it (log_group_write). */
@@ -108,13 +127,15 @@ static void *preallocate(void *arg)
 			pthread_cond_wait(&l->cond, &l->lock);
 		if (l->stop)
 			break;
-		uint64_t from = l->alloc, to = l->want;
+		uint64_t from = l->alloc, to = l->want, end = l->end.offset;
 		pthread_mutex_unlock(&l->lock);
-		int err = 0;
+		int err = room_for(l, from, end, &to);
 		for (uint64_t off = from; !err && off < to; off += sizeof zeros)
 			err = write_all(l->fd, zeros, to - off < sizeof zeros ? to - off : sizeof zeros, off);
 		if (!err && fdatasync(l->fd) != 0)
 			err = errno;
+		if (err && ftruncate(l->fd, (off_t)from) != 0)
+			err = errno;	/* (the zeros written stay: harmless) */
 		pthread_mutex_lock(&l->lock);
 		if (err) {
 			/* Appends go on past alloc, growing the file. */
@@ -332,14 +353,47 @@ void log_group_undo(log_group *g, const log_end *mark)
 /* After a failed write: zeros over what of the group may have reached
  * the file, so that a later scan cannot take its records (best effort;
  * the CRC chain still keeps them from following any newer record). */
-static void unwrite(es_log *l, const log_group *g)
+static int unwrite(es_log *l, const log_group *g)
 {
 	static const char zeros[1 << 16];
+	int err = 0;
 
-	for (uint64_t off = g->start.offset; off < g->end.offset; off += sizeof zeros)
-		if (write_all(l->fd, zeros, g->end.offset - off < sizeof zeros ?
-			      g->end.offset - off : sizeof zeros, off))
-			return;
+	for (uint64_t off = g->start.offset; !err && off < g->end.offset; off += sizeof zeros)
+		err = write_all(l->fd, zeros, g->end.offset - off < sizeof zeros ?
+				g->end.offset - off : sizeof zeros, off);
+	return err;
+}
+
+/* The one flush of a group. make unsafe (ES_UNSAFE_NOSYNC) leaves it out:
+ * a store that power cuts break, to prove the power-cut soak finds it. */
+static int flush(es_log *l)
+{
+#ifdef ES_UNSAFE_NOSYNC
+	(void)l;
+	return 0;
+#else
+	return fdatasync(l->fd) != 0 ? errno : 0;
+#endif
+}
+
+int log_sync(es_log *l)
+{
+	return fdatasync(l->fd) != 0 ? errno : 0;
+}
+
+int log_group_unwrite(es_log *l, log_group *g, char *why, size_t why_size)
+{
+	int err = unwrite(l, g);
+
+	if (!err)
+		err = flush(l);
+	pthread_mutex_lock(&l->lock);
+	if (err)
+		l->broken = EIO;
+	else
+		l->end = g->start;
+	pthread_mutex_unlock(&l->lock);
+	return err ? fail(why, why_size, EIO, "zeroing the log: %s", strerror(err)) : 0;
 }
 
 int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
@@ -369,8 +423,7 @@ int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
 		unwrite(l, g);
 		return fail(why, why_size, err, "writing the log: %s", strerror(err));
 	}
-	if (fdatasync(l->fd) != 0) {
-		err = errno;
+	if ((err = flush(l)) != 0) {
 		unwrite(l, g);
 		pthread_mutex_lock(&l->lock);
 		l->broken = EIO;
@@ -434,6 +487,13 @@ int log_scan(es_log *l, log_end from, log_record_fn fn, void *arg, log_end *end)
 	}
 	*end = at;
 	return rc;
+}
+
+void log_trim(es_log *l)
+{
+	uint64_t size = __atomic_load_n(&l->size, __ATOMIC_ACQUIRE);
+
+	madvise(l->map, size < l->reserve ? size : l->reserve, MADV_DONTNEED);
 }
 
 void log_sizes(es_log *l, uint64_t *file_bytes, uint64_t *used_bytes)

@@ -81,6 +81,14 @@ void log_group_undo(log_group *g, const log_end *mark);
  * what the disk holds is then unknown. */
 int log_group_write(es_log *l, log_group *g, char *why, size_t why_size);
 
+/* Takes a group written by log_group_write back out: zeros over it, one
+ * flush, and the end back at its start (when the index could not commit
+ * it). After a failure (EIO) the log refuses writes, as above. */
+int log_group_unwrite(es_log *l, log_group *g, char *why, size_t why_size);
+
+/* fdatasync of the log: 0 or an errno. */
+int log_sync(es_log *l);
+
 /* Sets where the next group goes: the end recovery's scan found. Bytes
  * past it (a torn group, a group whose flush failed, zeros) are simply
  * overwritten; the chained CRC keeps any of them from following a new
@@ -101,6 +109,10 @@ typedef int (*log_record_fn)(void *arg, uint64_t seq, uint32_t type,
 			     uint64_t payload, const char *p, size_t len);
 int log_scan(es_log *l, log_end from, log_record_fn fn, void *arg,
 	     log_end *end);
+
+/* Lets go of the map's pages read so far (they stay in the page cache):
+ * so that they do not count in the process's RSS. */
+void log_trim(es_log *l);
 
 /* The file's size and the bytes of it written so far (records), for
  * stats. */

@@ -1,5 +1,5 @@
 /* open.c — opening and closing the store: the LMDB environment and its
- * databases, the format and its upgrade, the memory map (grown on demand,
+ * databases, the log beside them, the memory map (grown on demand,
  * adopted from another process, trimmed from the RSS), the dead readers'
  * slots, es_mkdirs, the commit notification (es_watch_*), es_file_bytes
  * and es_statfs. */
@@ -127,11 +127,7 @@ static int open_dbs(es_store *s, const char *dir)
 	for (int i = 0; i < DB_COUNT && !err; i++) {
 		rc = mdb_dbi_open(txn, db_spec[i].name, db_spec[i].flags | create,
 				  &s->dbi[i]);
-		if (rc == MDB_NOTFOUND && i > DB_META && meta_get(s, txn, "format", &format) == 0 &&
-		    format == 1)
-			err = fail(EROFS, "%s has store format 1, without views: open it read-write once to upgrade it",
-				   dir);
-		else if (rc == MDB_NOTFOUND)
+		if (rc == MDB_NOTFOUND)
 			err = fail(ENOENT, "%s is not an esfs store", dir);
 		else if (rc)
 			err = lmdb_fail(rc, "opening the store's databases");
@@ -144,16 +140,11 @@ static int open_dbs(es_store *s, const char *dir)
 		if (!err)
 			err = meta_put(s, txn, "created", (uint64_t)now_us());
 	}
-	/* Format 1 had no views: es_open builds them, in a transaction that
-	 * can grow the map. */
-	if (!err && format == 1 && !s->read_only)
-		s->upgrade = 1;
-	else if (!err && format == 1)
-		err = fail(EROFS, "%s has store format 1, without views: open it read-write once to upgrade it",
-			   dir);
-	else if (!err && format != FORMAT)
+	if (!err && format != FORMAT)
 		err = fail(EINVAL, "%s has store format %llu; this esfs reads format %d",
 			   dir, (unsigned long long)format, FORMAT);
+	if (!err)
+		err = get_log_end(s, txn, &s->indexed);
 	if (err) {
 		mdb_txn_abort(txn);
 		return err == RETRY_MAP ? fail(ENOSPC, "no room to create the store") : err;
@@ -189,10 +180,13 @@ int es_mkdirs(const char *path, mode_t mode)
 	}
 }
 
-/* Frees what es_open made beside the LMDB environment: the watch, the
- * lock (and its file), the locks of the struct. */
+/* Frees what es_open made beside the LMDB environment: the log, the
+ * watch, the lock (and its file), the locks of the struct. */
 static void store_free(es_store *s)
 {
+	log_close(s->log);
+	log_group_free(&s->group);
+	free(s->change);
 	if (s->watch_fd >= 0)
 		close(s->watch_fd);
 	if (s->lock_fd >= 0)
@@ -203,11 +197,103 @@ static void store_free(es_store *s)
 	free(s);
 }
 
+/* Opens the LMDB environment and its databases: unsynced (the log is the
+ * durable record), and read-only beside a writer. */
+static int open_env(es_store *s, const es_options *opts)
+{
+	int rc = mdb_env_create(&s->env);
+
+	if (rc) {
+		s->env = NULL;
+		return lmdb_fail(rc, "creating the LMDB environment");
+	}
+	mdb_env_set_maxdbs(s->env, 32);
+	mdb_env_set_maxreaders(s->env, 1024);
+	mdb_env_set_mapsize(s->env, opts && opts->map_initial ? opts->map_initial : MAP_INITIAL);
+	rc = mdb_env_open(s->env, s->dir, s->read_only ? MDB_RDONLY : MDB_NOSYNC, 0644);
+	if (rc) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+		if (rc == ENOENT)
+			return fail(ENOENT, "no store at %s", s->dir);
+		if (rc > 0)
+			return fail(rc, "cannot open the store at %s: %s", s->dir, strerror(rc));
+		return fail(EINVAL, "cannot open the store at %s: %s", s->dir, mdb_strerror(rc));
+	}
+	check_readers(s);
+	int err = open_dbs(s, s->dir);
+	if (err) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+		return err;
+	}
+	locate_map(s);
+	return 0;
+}
+
+static int open_log(es_store *s)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/log", s->dir);
+	return log_open(path, s->read_only, &s->log, why_buf, sizeof why_buf);
+}
+
+/* Removes the index, for a rebuild from the log. */
+static void drop_index(es_store *s)
+{
+	char path[PATH_MAX];
+
+	if (s->env) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+	}
+	snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/lock.mdb", s->dir);
+	unlink(path);
+}
+
+/* A read-write open: converts an old store, finds whether the index can
+ * be trusted (recover.c), opens log and index, replays the log's tail, or
+ * the whole log into a new index when the old one cannot be trusted or
+ * does not open. */
+static int open_writer(es_store *s, const es_options *opts)
+{
+	char path[PATH_MAX];
+	int rebuild, err;
+
+	snprintf(path, sizeof path, "%s/log", s->dir);
+	snprintf(why_buf, sizeof why_buf, "%s", "");
+	if (access(path, F_OK) != 0) {
+		snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+		if (access(path, F_OK) == 0 && (err = convert_old(s)))
+			return err;
+	}
+	if ((err = recover_begin(s, &rebuild)) || (err = open_log(s)))
+		return err;
+	err = open_env(s, opts);
+	if (err && !rebuild && err != ENOENT && err != EACCES && err != EINVAL) {
+		drop_index(s);	/* an index that does not open is rebuilt */
+		rebuild = 1;
+		err = open_env(s, opts);
+	}
+	if (err)
+		return err;
+	err = recover_replay(s);
+	if (err == EIO && !rebuild) {
+		drop_index(s);	/* an index the log disagrees with is rebuilt */
+		if (!(err = open_env(s, opts)))
+			err = recover_replay(s);
+	}
+	return err ? err : convert_check(s);
+}
+
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
 	es_store *s = calloc(1, sizeof *s);
 	pthread_rwlockattr_t attr;
-	int rc, err;
+	int err;
 
 	if (!s)
 		return fail(ENOMEM, "out of memory");
@@ -229,42 +315,24 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 		      : fail(errno, "cannot open the store at %s: %s", dir, strerror(errno));
 		goto out_free;
 	}
-	if (!s->read_only && (err = dir_lock(s->dir, &s->lock_fd, why_buf, sizeof why_buf)))
-		goto out_free;
-	rc = mdb_env_create(&s->env);
-	if (rc) {
-		err = lmdb_fail(rc, "creating the LMDB environment");
-		goto out_free;
-	}
-	mdb_env_set_maxdbs(s->env, 32);
-	mdb_env_set_maxreaders(s->env, 1024);
-	mdb_env_set_mapsize(s->env, opts && opts->map_initial ? opts->map_initial : MAP_INITIAL);
-	rc = mdb_env_open(s->env, dir, (s->read_only ? MDB_RDONLY : 0)
-#ifdef ES_UNSAFE_NOSYNC	/* make unsafe: a store that power cuts break, for the soak */
-			  | MDB_NOSYNC
-#endif
-			  , 0644);
-	if (rc) {
-		if (rc == ENOENT)
-			err = fail(ENOENT, "no store at %s", dir);
-		else if (rc > 0)
-			err = fail(rc, "cannot open the store at %s: %s", dir, strerror(rc));
-		else
-			err = fail(EINVAL, "cannot open the store at %s: %s", dir, mdb_strerror(rc));
-		goto out_env;
-	}
-	check_readers(s);
-	err = open_dbs(s, dir);
+	if (s->read_only)
+		err = state_readable(s);
+	else
+		err = dir_lock(s->dir, &s->lock_fd, why_buf, sizeof why_buf);
 	if (err)
-		goto out_env;
-	locate_map(s);
-	if (s->upgrade && (err = write_txn(s, build_views, NULL)))
+		goto out_free;
+	if (s->read_only)
+		err = open_log(s);
+	if (!err)
+		err = s->read_only ? open_env(s, opts) : open_writer(s, opts);
+	if (err)
 		goto out_env;
 	*out = s;
 	return 0;
 
 out_env:
-	mdb_env_close(s->env);
+	if (s->env)
+		mdb_env_close(s->env);
 out_free:
 	store_free(s);
 	return err;
@@ -274,6 +342,7 @@ void es_close(es_store *s)
 {
 	if (!s)
 		return;
+	recover_close(s);
 	mdb_env_close(s->env);
 	store_free(s);
 }
@@ -299,11 +368,15 @@ int es_file_bytes(const char *dir, uint64_t *bytes)
 	char path[PATH_MAX];
 	struct stat st;
 
+	*bytes = 0;
 	if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path)
 		return fail(ENAMETOOLONG, "%s: path too long", dir);
 	if (stat(path, &st) != 0)
 		return fail(errno, "%s: %s", path, strerror(errno));
 	*bytes = (uint64_t)st.st_size;
+	snprintf(path, sizeof path, "%s/log", dir);
+	if (stat(path, &st) == 0)
+		*bytes += (uint64_t)st.st_size;
 	return 0;
 }
 
@@ -318,8 +391,9 @@ int es_statfs(es_store *s, struct statvfs *out)
 	return 0;
 }
 
-/* Pages of the map that a process has read stay in its page tables and
- * count in its RSS, up to the whole store: read views and commits both
+/* Pages of the maps (the index's, the log's) that a process has read stay
+ * in its page tables and count in its RSS, up to the whole store: read
+ * views and commits both
  * read them. Every TRIM_EVERY views and commits, and whenever walks went
  * through TRIM_WALKED bytes (one listing request can take thousands of
  * entries), look: when more than TRIM_ABOVE of them are resident, let them
@@ -339,8 +413,11 @@ void trim_map(es_store *s, size_t walked)
 		return;
 	int n = fscanf(f, "%lu %lu %lu", &size, &resident, &shared);
 	fclose(f);
-	if (n == 3 && shared * (unsigned long)sysconf(_SC_PAGESIZE) > TRIM_ABOVE)
+	if (n == 3 && shared * (unsigned long)sysconf(_SC_PAGESIZE) > TRIM_ABOVE) {
 		madvise(s->map_addr, s->map_len, MADV_DONTNEED);
+		if (s->log)
+			log_trim(s->log);
+	}
 }
 
 /* Finds where LMDB mapped the data file (its API does not say), in

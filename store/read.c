@@ -74,7 +74,8 @@ int es_stream_get_id(es_read *r, uint64_t id, es_stream *out)
 	return 0;
 }
 
-int event_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out)
+static int event_get(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out,
+		     int head_only)
 {
 	MDB_val k = val(&pos, 8), v;
 	int rc = mdb_get(txn, s->dbi[DB_EVENTS], &k, &v);
@@ -83,8 +84,17 @@ int event_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out)
 		return fail(ENOENT, "no event at position %llu", (unsigned long long)pos);
 	if (rc)
 		return lmdb_fail(rc, "reading an event");
-	decode_event(pos, &v, out);
-	return 0;
+	return head_only ? decode_event_head(pos, &v, out) : decode_event(s, pos, &v, out);
+}
+
+int event_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out)
+{
+	return event_get(s, txn, pos, out, 0);
+}
+
+int event_head_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out)
+{
+	return event_get(s, txn, pos, out, 1);
 }
 
 int es_event_get(es_read *r, uint64_t position, es_event *out)
@@ -220,8 +230,11 @@ static int log_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	struct walk_ctx *w = p;
 	es_event ev;
 
-	(void)r;
-	decode_event(get64(k->mv_data), v, &ev);
+	int err = decode_event(r->s, get64(k->mv_data), v, &ev);
+
+	if (err)
+		return err;
+	r->walked += ev.json_len;
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 
@@ -355,6 +368,33 @@ uint64_t entries(es_read *r, int db)
 	return mdb_stat(r->txn, r->s->dbi[db], &st) == 0 ? st.ms_entries : 0;
 }
 
+int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes)
+{
+	uint64_t head;
+	int64_t created;
+	es_event ev;
+	MDB_val k, v;
+	int err = last_event(r->s, r->txn, &head, &created);
+
+	if (err)
+		return err;
+	if (position == 0 || position > head + 1)
+		return fail(ENOENT, "no global position %llu", (unsigned long long)position);
+	*bytes = 0;
+	if (head == 0)
+		return 0;
+	/* Position head + 1: the bytes before the head, and the head's. */
+	uint64_t at = position > head ? head : position;
+	k = val(&at, 8);
+	int rc = mdb_get(r->txn, r->s->dbi[DB_EVENTS], &k, &v);
+	if (rc)
+		return lmdb_fail(rc, "reading an event");
+	if ((err = decode_event_head(at, &v, &ev)))
+		return err;
+	*bytes = get64((char *)v.mv_data + EV_BEFORE) + (position > head ? ev.json_len : 0);
+	return 0;
+}
+
 int es_stats_get(es_read *r, es_stats *out)
 {
 	MDB_envinfo info;
@@ -375,5 +415,11 @@ int es_stats_get(es_read *r, es_stats *out)
 		return fail(EIO, "cannot read the store's size");
 	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 	out->map_bytes = info.me_mapsize;
+	log_end end;
+	uint64_t used;
+	if ((err = get_log_end(r->s, r->txn, &end)))
+		return err;
+	out->log_bytes = end.offset;
+	log_sizes(r->s->log, &out->log_file_bytes, &used);
 	return 0;
 }

@@ -9,17 +9,34 @@
 #include <string.h>
 #include <time.h>
 
-void decode_event(uint64_t pos, const MDB_val *v, es_event *ev)
+int decode_event(es_store *s, uint64_t pos, const MDB_val *v, es_event *ev)
+{
+	int err = decode_event_head(pos, v, ev);
+
+	if (err)
+		return err;
+	ev->json = log_at(s->log, get64((char *)v->mv_data + EV_OFFSET), ev->json_len);
+	if (!ev->json)
+		return fail(EIO, "event %llu: its envelope is past the log's end",
+			    (unsigned long long)pos);
+	return 0;
+}
+
+int decode_event_head(uint64_t pos, const MDB_val *v, es_event *ev)
 {
 	const char *p = v->mv_data;
 
+	if (v->mv_size != EVENT_REC)
+		return fail(EIO, "event %llu: a record of %zu bytes", (unsigned long long)pos,
+			    v->mv_size);
 	ev->position = pos;
 	ev->stream_id = get64(p);
 	ev->version = get64(p + 8);
 	ev->created_us = (int64_t)get64(p + 16);
 	memcpy(ev->id, p + 24, 16);
-	ev->json = p + EVENT_HDR;
-	ev->json_len = v->mv_size - EVENT_HDR;
+	ev->json_len = get64(p + EV_LEN);
+	ev->json = NULL;
+	return 0;
 }
 
 unsigned es_event_names(const es_event *ev)

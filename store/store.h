@@ -1,6 +1,8 @@
-/* store.h — the esfs event store: streams of immutable events on LMDB.
+/* store.h — the esfs event store: streams of immutable events in a log,
+ * indexed with LMDB.
  *
- * A store is a directory holding one LMDB environment. It keeps:
+ * A store is a directory holding its log (every change, in commit order)
+ * and an LMDB environment that indexes it (doc/log.md). It keeps:
  *
  *   - streams, each a gapless sequence of events numbered from version 1;
  *   - one global log of every event, numbered by global position from 1 in
@@ -18,10 +20,13 @@
  *    "schema_version":…,"data":{…},"metadata":{…},"global_position":…,
  *    "created_at":"2026-11-23T10:30:00.123456Z"}
  *
- * Durability: every call that changes the store is one LMDB write
- * transaction, committed with LMDB's default full sync before the call
- * returns. A call that returned 0 survives a crash of the process and a
- * power cut; a call that failed changed nothing.
+ * Durability: every call that changes the store is one record of the log,
+ * written with the changes of the calls other threads make at the same
+ * time and flushed once (fdatasync) before any of them returns; the index
+ * is then committed without a sync, and rebuilt from the log when a power
+ * cut may have torn it. A call that returned 0 survives a crash of the
+ * process and a power cut, and is visible to every read view begun after
+ * it returned; a call that failed changed nothing.
  *
  * Errors: every function returns 0 on success or a positive errno value:
  *
@@ -154,7 +159,14 @@ int es_mkdirs(const char *path, mode_t mode);
  * the store's lock, held until es_close (or the process's death), and
  * fails with EBUSY while another process holds it, es_why() saying "DIR is
  * served already by another esfs (pid N); ...". Read-only opens take no
- * lock and may run beside the writer. */
+ * lock and may run beside the writer.
+ *
+ * A read-write open after the writer died (kill -9) replays the log's
+ * tail into the index; after a power cut or a reboot it rebuilds the
+ * index from the whole log; it cuts off a torn or garbage log tail. A
+ * store of an older format (1 or 2: events in LMDB, no log) is converted
+ * at its first read-write open and checked. A read-only open of either
+ * fails with EROFS, es_why() saying to open it read-write once. */
 int es_open(const char *dir, const es_options *opts, es_store **out);
 
 /* Closes the store, and lets go of its lock. No read view may be open. */
@@ -247,6 +259,12 @@ unsigned es_event_names(const es_event *ev);
 int es_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
 		    es_event *out);
 
+/* The bytes of the envelopes of the events before global position
+ * position (positions 1 … position - 1): 0 for position 1; for the head
+ * + 1 the bytes of the whole log. ENOENT past the head + 1. So feed/N
+ * holds es_log_bytes(head + 1) - es_log_bytes(N + 1) bytes. O(1). */
+int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes);
+
 /* The snapshot of a stream; ENOENT when it has none. */
 int es_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out);
 
@@ -326,14 +344,18 @@ typedef struct es_stats {
 	uint64_t streams, events, snapshots, checkpoints;
 	uint64_t categories, types;
 	uint64_t head;			/* last global position */
-	uint64_t used_bytes;		/* pages in use times page size */
-	uint64_t map_bytes;		/* the map's current size */
+	uint64_t used_bytes;		/* index pages in use times page size */
+	uint64_t map_bytes;		/* the index's map's current size */
+	uint64_t log_bytes;		/* the log's records, to the view's end */
+	uint64_t log_file_bytes;	/* the log's file: records, then zeros
+					 * preallocated for the next ones */
 } es_stats;
 
 int es_stats_get(es_read *r, es_stats *out);
 
-/* The size on disk of the store's file in directory dir: of a store, or of
- * the copy es_backup is writing there (for a progress line). */
+/* The size on disk of the store's files (index and log) in directory
+ * dir: of a store, or of the copy es_backup is writing there (for a
+ * progress line). */
 int es_file_bytes(const char *dir, uint64_t *bytes);
 
 /* The space of the filesystem that holds the store, as statvfs(3) tells

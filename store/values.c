@@ -59,7 +59,7 @@ static int do_snapshot_put(es_store *s, MDB_txn *txn, void *p)
 				    a->data_len, &n);
 	if (!rec)
 		return fail(ENOMEM, "out of memory");
-	err = put_raw(txn, s->dbi[DB_SNAPSHOTS], &st.id, 8, rec, n, 0);
+	err = op_put(s, txn, OP_SNAPSHOT, &st.id, 1, rec, n);
 	free(rec);
 	return err;
 }
@@ -92,11 +92,13 @@ static int do_snapshot_delete(es_store *s, MDB_txn *txn, void *p)
 
 	if (err)
 		return err;
-	MDB_val k = val(&st.id, 8);
-	int rc = mdb_del(txn, s->dbi[DB_SNAPSHOTS], &k, NULL);
+	MDB_val k = val(&st.id, 8), v;
+	int rc = mdb_get(txn, s->dbi[DB_SNAPSHOTS], &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return fail(ENOENT, "stream %.*s has no snapshot", (int)a->len, a->name);
-	return rc ? lmdb_fail(rc, "deleting a snapshot") : 0;
+	if (rc)
+		return lmdb_fail(rc, "reading a snapshot");
+	return op_put(s, txn, OP_SNAPSHOT_DELETE, &st.id, 1, NULL, 0);
 }
 
 int es_snapshot_delete(es_store *s, const char *name, size_t len)
@@ -121,7 +123,17 @@ int put_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		       CHECKPOINT_HDR + a->len, 0);
 }
 
-/* Finds the id of checkpoint a->name, or gives it one. */
+/* Writes checkpoint a (its id given by checkpoint_id) as of updated. */
+int store_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
+		     int64_t updated)
+{
+	uint64_t f[4] = {a->id, a->position, (uint64_t)updated, (uint64_t)a->has_position};
+
+	return op_put(s, txn, OP_CHECKPOINT, f, 4, a->name, a->len);
+}
+
+/* Finds the id of checkpoint a->name, or picks the next one (which
+ * store_checkpoint then gives it). */
 int checkpoint_id(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		  int *created)
 {
@@ -136,10 +148,7 @@ int checkpoint_id(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 	if (a->id > ES_ID_MAX)
 		return fail(ENOSPC, "no checkpoint ids left");
 	*created = 1;
-	if ((err = meta_put(s, txn, "next_checkpoint", a->id + 1)))
-		return err;
-	return put_raw(txn, s->dbi[DB_CHECKPOINT_NAMES], a->name, a->len, &a->id, 8,
-		       MDB_NOOVERWRITE);
+	return 0;
 }
 
 static int do_checkpoint_reserve(es_store *s, MDB_txn *txn, void *p)
@@ -151,7 +160,7 @@ static int do_checkpoint_reserve(es_store *s, MDB_txn *txn, void *p)
 		return err;
 	a->has_position = 0;
 	a->position = 0;
-	return put_checkpoint(s, txn, a, now_us());
+	return store_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_reserve(es_store *s, const char *name, size_t len, uint64_t *id)
@@ -181,7 +190,7 @@ static int do_checkpoint_put(es_store *s, MDB_txn *txn, void *p)
 	if ((err = checkpoint_id(s, txn, a, &created)))
 		return err;
 	a->has_position = 1;
-	return put_checkpoint(s, txn, a, now_us());
+	return store_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_put(es_store *s, const char *name, size_t len, uint64_t position)
@@ -211,7 +220,7 @@ static int do_checkpoint_delete(es_store *s, MDB_txn *txn, void *p)
 	/* Keep the name's id, so that its inode stays the same. */
 	a->has_position = 0;
 	a->position = 0;
-	return put_checkpoint(s, txn, a, now_us());
+	return store_checkpoint(s, txn, a, now_us());
 }
 
 int es_checkpoint_delete(es_store *s, const char *name, size_t len)

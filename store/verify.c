@@ -1,4 +1,5 @@
-/* verify.c — es_verify: checking that the databases agree with each other. */
+/* verify.c — es_verify: checking that the databases agree with each other
+ * and with the log. */
 #include "internal.h"
 
 #include <errno.h>
@@ -13,6 +14,9 @@ struct verify {
 	void *arg;
 	uint64_t problems;
 	uint64_t max_stream, max_checkpoint, max_view[3];	/* the largest ids seen */
+	uint64_t bytes;		/* of the envelopes walked */
+	uint64_t logged;	/* events found in the log */
+	log_end indexed;	/* where the log ends for the index */
 };
 
 static void problem(struct verify *v, const char *fmt, ...)
@@ -57,11 +61,16 @@ static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
 	struct envelope_fields f;
 	unsigned char skey[16];
 
-	if (val_->mv_size < EVENT_HDR + 3) {
-		problem(v, "event %llu: a record of %zu bytes", (unsigned long long)pos, val_->mv_size);
+	if (decode_event(v->r->s, pos, val_, &ev) != 0) {
+		problem(v, "%s", es_why());
 		return;
 	}
-	decode_event(pos, val_, &ev);
+	if (get64((char *)val_->mv_data + EV_BEFORE) != v->bytes)
+		problem(v, "event %llu: %llu bytes before it, where the events before hold %llu",
+			(unsigned long long)pos,
+			(unsigned long long)get64((char *)val_->mv_data + EV_BEFORE),
+			(unsigned long long)v->bytes);
+	v->bytes += ev.json_len;
 	if (ev.stream_id != st->id) {
 		MDB_val k = val(&ev.stream_id, 8), sv;
 		if (mdb_get(txn, v->r->s->dbi[DB_STREAMS], &k, &sv) != 0) {
@@ -135,6 +144,57 @@ static void verify_events(struct verify *v, es_progress_fn progress,
 		problem(v, "walking the events: %s", mdb_strerror(rc));
 	if (progress)
 		progress(v->arg, *events, total);
+}
+
+/* ---- The log against the index. -------------------------------------- */
+
+static int log_event(void *arg, uint64_t pos, uint64_t offset, size_t len)
+{
+	struct verify *v = arg;
+	MDB_val k = val(&pos, 8), rec;
+
+	v->logged++;
+	if (mdb_get(v->r->txn, v->r->s->dbi[DB_EVENTS], &k, &rec) != 0 || rec.mv_size != EVENT_REC)
+		problem(v, "the log holds event %llu, which the index lacks", (unsigned long long)pos);
+	else if (get64((char *)rec.mv_data + EV_OFFSET) != offset ||
+		 get64((char *)rec.mv_data + EV_LEN) != len)
+		problem(v, "event %llu: the index points elsewhere than the log's record of it",
+			(unsigned long long)pos);
+	return 0;
+}
+
+static int log_record(void *arg, uint64_t seq, uint32_t type, uint64_t payload,
+		      const char *p, size_t len)
+{
+	struct verify *v = arg;
+
+	if (payload - LOG_RECORD_HEADER >= v->indexed.offset)
+		return 1;	/* committed after this read view began */
+	if (type != REC_CHANGE)
+		problem(v, "log record %llu: unknown type %u", (unsigned long long)seq, type);
+	else if (record_events(p, len, payload, log_event, v) != 0)
+		problem(v, "log record %llu: its ops are cut short", (unsigned long long)seq);
+	return 0;
+}
+
+/* Scans the log: every record whole (magic, seq, CRC chain) up to the
+ * index's end, and every event in it where the index says, both ways. */
+static int verify_log(struct verify *v, uint64_t events)
+{
+	log_end end;
+	int err = get_log_end(v->r->s, v->r->txn, &v->indexed);
+
+	if (err)
+		return err;
+	log_scan(v->r->s->log, log_start(v->r->s->log), log_record, v, &end);
+	if (end.offset < v->indexed.offset)
+		problem(v, "the log's records end at byte %llu (record %llu), the index has them to %llu",
+			(unsigned long long)end.offset, (unsigned long long)end.seq,
+			(unsigned long long)v->indexed.offset);
+	if (v->logged != events)
+		problem(v, "the log holds %llu events, the index %llu",
+			(unsigned long long)v->logged, (unsigned long long)events);
+	return 0;
 }
 
 static int verify_stream(void *arg, const es_stream *st)
@@ -279,6 +339,7 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	if (err)
 		return err;
 	verify_events(&v, progress, &events, &categorized);
+	err = verify_log(&v, events);
 	/* Each event has its entry in each index (above); equal counts mean
 	 * the indexes hold nothing else. */
 	if (entries(v.r, DB_EVENT_IDS) != events)

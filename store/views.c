@@ -1,6 +1,5 @@
 /* views.c — the categories and types views: looking them up and walking
- * them, indexing an event into them in its append's transaction, and
- * building them all when a format 1 store is upgraded. */
+ * them, and indexing an event into them in its append's transaction. */
 #include "internal.h"
 
 #include <errno.h>
@@ -36,7 +35,7 @@ static int view_at(es_read *r, uint64_t id, const MDB_val *v, es_view *out)
 			    (const char *)v->mv_data);
 	if (rc)
 		return lmdb_fail(rc, "reading a view");
-	if ((err = event_at(r->s, r->txn, out->last_position, &ev)))
+	if ((err = event_head_at(r->s, r->txn, out->last_position, &ev)))
 		return err;
 	out->updated_us = ev.created_us;
 	return 0;
@@ -199,58 +198,22 @@ int index_event(es_store *s, MDB_txn *txn, uint64_t pos,
 	return err ? err : view_put(s, txn, ES_TYPE, type, tlen, pos);
 }
 
-/* The event type of an envelope, unquoted into buf (256 bytes). */
-static int envelope_type(const es_event *ev, char *buf, size_t *len)
+/* The event type of an envelope line of len bytes, unquoted into buf (256
+ * bytes): for converting a format 2 store, whose records lack it. */
+int envelope_type(const char *json, size_t len, char *buf, size_t *tlen)
 {
 	es_json_member m;
 	size_t at = 0;
 
-	while (es_json_next_member(ev->json, ev->json_len - 1, &at, &m))
+	while (es_json_next_member(json, len - 1, &at, &m))
 		if (m.key_len == 12 && memcmp(m.key, "\"event_type\"", 12) == 0) {
-			*len = 0;
-			for (size_t i = 1; i + 1 < m.value_len && *len < 255; i++) {
+			*tlen = 0;
+			for (size_t i = 1; i + 1 < m.value_len && *tlen < 255; i++) {
 				if (m.value[i] == '\\')
 					i++;	/* names escape only '"' and '\\' */
-				buf[(*len)++] = m.value[i];
+				buf[(*tlen)++] = m.value[i];
 			}
 			return 0;
 		}
-	return fail(EIO, "event %llu has no event_type", (unsigned long long)ev->position);
-}
-
-/* Fills the views from the events of a format 1 store, and makes it
- * format 2. */
-int build_views(es_store *s, MDB_txn *txn, void *arg)
-{
-	MDB_cursor *c;
-	MDB_val k, v;
-	es_stream st = {0};
-	char type[256];
-	size_t tlen = 0;
-	int err = 0, rc = mdb_cursor_open(txn, s->dbi[DB_EVENTS], &c);
-
-	if (rc)
-		return lmdb_fail(rc, "opening a cursor");
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !err;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		es_event ev;
-		decode_event(get64(k.mv_data), &v, &ev);
-		if (ev.stream_id != st.id) {
-			MDB_val sk = val(&ev.stream_id, 8), sv;
-			if ((rc = mdb_get(txn, s->dbi[DB_STREAMS], &sk, &sv))) {
-				err = rc == MDB_NOTFOUND ? fail(EIO, "event %llu: its stream is missing",
-								(unsigned long long)ev.position)
-							 : lmdb_fail(rc, "building the views");
-				break;
-			}
-			decode_stream(ev.stream_id, &sv, &st);
-		}
-		if (!(err = envelope_type(&ev, type, &tlen)))
-			err = index_event(s, txn, ev.position, st.name, st.name_len, type, tlen);
-	}
-	mdb_cursor_close(c);
-	(void)arg;
-	if (!err && rc && rc != MDB_NOTFOUND)
-		err = lmdb_fail(rc, "building the views");
-	return err ? err : meta_put(s, txn, "format", FORMAT);
+	return fail(EIO, "an event with no event_type");
 }

@@ -274,7 +274,11 @@ is "$(stat_of snapshots)" 2 "stats: snapshots"
 is "$(stat_of checkpoints)" 2 "stats: checkpoints"
 is "$(stat_of categories)" 3 "stats: categories (Order, Customer, Bücher; plain and the odd name have no '-')"
 is "$(stat_of types)" 8 "stats: types"
-is "$(stat_of file_bytes)" "$(stat -c %s "$T/store-r1/data.mdb")" "stats: file_bytes is the size of data.mdb"
+is "$(stat_of file_bytes)" "$(($(stat -c %s "$T/store-r1/data.mdb") + $(stat -c %s "$T/store-r1/log")))" \
+	"stats: file_bytes is the size of data.mdb and log"
+envelopes=$(cat "$T/copy/all"/* | wc -c)
+ok $([ "$(stat_of log_bytes)" -gt "$envelopes" ] && [ "$(stat_of log_file_bytes)" -ge "$(stat_of log_bytes)" ]; echo $?) \
+	"stats: log_bytes holds the $envelopes bytes of the envelopes, within log_file_bytes"
 ok $([ "$(stat_of used_bytes)" -gt 0 ] && [ "$(stat_of map_bytes)" -ge "$(stat_of used_bytes)" ]; echo $?) \
 	"stats: used_bytes and map_bytes"
 is "$(printf '%s\n' "$st" | awk 'NF != 2' | wc -l)" 0 "stats: every line is a key and a value"

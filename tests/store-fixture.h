@@ -362,6 +362,34 @@ static inline int collect_checkpoint(void *arg, const es_checkpoint *cp)
 	return 0;
 }
 
+/* ---- es_verify, its problems collected. ------------------------------ */
+
+struct problems {
+	int n;
+	char first[512];
+	char all[8192];		/* as many as fit, one per line */
+};
+
+static inline void collect_problem(void *arg, const char *line)
+{
+	struct problems *p = arg;
+	size_t used = strlen(p->all);
+
+	if (p->n++ == 0)
+		snprintf(p->first, sizeof p->first, "%s", line);
+	snprintf(p->all + used, sizeof p->all - used, "%s\n", line);
+}
+
+static inline uint64_t verify_store(es_store *s, struct problems *p)
+{
+	uint64_t n = 99;
+
+	memset(p, 0, sizeof *p);
+	if (es_verify(s, collect_problem, NULL, p, &n))
+		bail_out("es_verify: %s", es_why());
+	return n;
+}
+
 /* ---- Raw LMDB, to damage or downgrade a store. ----------------------- */
 
 /* Opens the store under dir with raw LMDB, in a write transaction. */
@@ -389,6 +417,83 @@ static inline void raw_end(MDB_env *env, MDB_txn *txn, int rc, const char *dir)
 	mdb_env_close(env);
 	if (rc)
 		bail_out("changing %s with raw LMDB: %s", dir, mdb_strerror(rc));
+}
+
+/* Makes dir, a closed store, a store of an older format (1 or 2) as esfs
+ * wrote them before the log: each event's envelope back in its LMDB record
+ * after its 40 bytes of fields, no log, no state file; format 1 also has no
+ * views. (The record layout is internal.h's: the envelope's log offset and
+ * length are at bytes 40 and 48.) */
+static inline void downgrade(const char *dir, uint64_t format)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi events, meta, dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	long size;
+
+	snprintf(path, sizeof path, "%s/log", dir);
+	if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0)
+		bail_out("reading %s: %s", path, strerror(errno));
+	char *log = malloc((size_t)size);
+	rewind(f);
+	if (!log || fread(log, 1, (size_t)size, f) != (size_t)size)
+		bail_out("reading %s", path);
+	fclose(f);
+	int rc = raw_begin(dir, &env, &txn);
+	if (rc)
+		bail_out("opening %s: %s", dir, mdb_strerror(rc));
+	rc = mdb_dbi_open(txn, "events", MDB_INTEGERKEY, &events);
+	size_t n = 0, cap = 0;
+	struct old { uint64_t pos; char *rec; size_t len; } *old = NULL;
+	if (!rc)
+		rc = mdb_cursor_open(txn, events, &c);
+	for (int op = MDB_FIRST; !rc && mdb_cursor_get(c, &k, &v, op) == 0; op = MDB_NEXT) {
+		uint64_t off, len;
+		memcpy(&off, (char *)v.mv_data + 40, 8);
+		memcpy(&len, (char *)v.mv_data + 48, 8);
+		if (n == cap && !(old = realloc(old, (cap = cap ? 2 * cap : 64) * sizeof *old)))
+			bail_out("out of memory");
+		old[n].rec = malloc(40 + len);
+		memcpy(&old[n].pos, k.mv_data, 8);
+		memcpy(old[n].rec, v.mv_data, 40);
+		memcpy(old[n].rec + 40, log + off, len);
+		old[n++].len = 40 + len;
+	}
+	if (!rc)
+		mdb_cursor_close(c);
+	for (size_t i = 0; i < n && !rc; i++) {
+		k = (MDB_val){8, &old[i].pos};
+		v = (MDB_val){old[i].len, old[i].rec};
+		rc = mdb_put(txn, events, &k, &v, 0);
+	}
+	if (!rc)
+		rc = mdb_dbi_open(txn, "meta", 0, &meta);
+	const char *gone[] = {"log_offset", "log_seq", "log_crc"};
+	for (int i = 0; i < 3 && !rc; i++) {
+		k = (MDB_val){strlen(gone[i]), (void *)gone[i]};
+		rc = mdb_del(txn, meta, &k, NULL);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	k = (MDB_val){6, "format"};
+	v = (MDB_val){8, &format};
+	if (!rc)
+		rc = mdb_put(txn, meta, &k, &v, 0);
+	const char *views[] = {"views", "view_names", "view_events"};
+	for (int i = 0; i < 3 && !rc && format == 1; i++)
+		if (!(rc = mdb_dbi_open(txn, views[i], 0, &dbi)))
+			rc = mdb_drop(txn, dbi, 1);
+	raw_end(env, txn, rc, dir);
+	for (size_t i = 0; i < n; i++)
+		free(old[i].rec);
+	free(old);
+	free(log);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/state", dir);
+	unlink(path);
 }
 
 #endif

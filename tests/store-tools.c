@@ -7,32 +7,6 @@
 
 /* ---- Administration: stats, backup, import, verify. ------------------- */
 
-struct problems {
-	int n;
-	char first[512];
-	char all[8192];		/* as many as fit, one per line */
-};
-
-static void collect_problem(void *arg, const char *line)
-{
-	struct problems *p = arg;
-	size_t used = strlen(p->all);
-
-	if (p->n++ == 0)
-		snprintf(p->first, sizeof p->first, "%s", line);
-	snprintf(p->all + used, sizeof p->all - used, "%s\n", line);
-}
-
-static uint64_t verify_store(es_store *s, struct problems *p)
-{
-	uint64_t n = 99;
-
-	memset(p, 0, sizeof *p);
-	if (es_verify(s, collect_problem, NULL, p, &n))
-		bail_out("es_verify: %s", es_why());
-	return n;
-}
-
 /* Changes the store under dir with raw LMDB: deletes key (klen bytes, or
  * a u64 when klen is 0) from db, or puts value there when value is set. */
 static void tamper(const char *dir, const char *db, const void *key, size_t klen,

@@ -44,27 +44,6 @@ static void view_positions(es_store *s, int kind, const char *name, uint64_t fro
 	es_read_end(r);
 }
 
-/* Makes a store of format 1 of dir: no views, format 1 in meta. */
-static void downgrade_to_format_1(const char *dir)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	uint64_t one = 1;
-	MDB_val k = {6, "format"}, v = {8, &one};
-	const char *views[] = {"views", "view_names", "view_events"};
-	int rc = raw_begin(dir, &env, &txn);
-
-	if (rc)
-		bail_out("opening %s: %s", dir, mdb_strerror(rc));
-	for (int i = 0; i < 3 && !rc; i++)
-		if (!(rc = mdb_dbi_open(txn, views[i], 0, &dbi)))
-			rc = mdb_drop(txn, dbi, 1);
-	if (!rc && !(rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
-		rc = mdb_put(txn, dbi, &k, &v, 0);
-	raw_end(env, txn, rc, dir);
-}
-
 /* The views of the events test_views appends. */
 static void expect_views(es_store *s, const char *when)
 {
@@ -139,7 +118,7 @@ static void test_views(void)
 
 	/* Kept across a reopen, and rebuilt the same from a format 1 store. */
 	es_close(s);
-	downgrade_to_format_1(dir);
+	downgrade(dir, 1);
 	s = NULL;
 	fails(es_open(dir, &(es_options){.read_only = 1}, &s), EROFS,
 	      "opening a format 1 store read-only");

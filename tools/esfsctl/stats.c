@@ -37,6 +37,8 @@ int cmd_stats(int argc, char **argv)
 	printf("types %" PRIu64 "\n", st.types);
 	printf("used_bytes %" PRIu64 "\n", st.used_bytes);
 	printf("map_bytes %" PRIu64 "\n", st.map_bytes);
+	printf("log_bytes %" PRIu64 "\n", st.log_bytes);
+	printf("log_file_bytes %" PRIu64 "\n", st.log_file_bytes);
 	printf("file_bytes %" PRIu64 "\n", file_bytes);
 	return 0;
 }
