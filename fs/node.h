@@ -121,7 +121,7 @@ void refuse(fuse_req_t req, int err, const char *fmt, ...)
 void set_attr(const struct esfs *fs, struct stat *st, fuse_ino_t ino, mode_t mode,
 	      nlink_t nlink, off_t size, int64_t us);
 /* A node of size 0 whose mtime is the time of the last event (a top
- * directory, feed/N). */
+ * directory, subscriptions/NAME). */
 int head_attr(const struct esfs *fs, es_read *rd, fuse_ino_t ino, mode_t mode,
 	     nlink_t nlink, struct stat *st);
 

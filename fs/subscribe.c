@@ -352,7 +352,7 @@ static struct sub *sub_of(struct fuse_file_info *fi)
 	return (struct sub *)(uintptr_t)fi->fh;
 }
 
-/* Like feed/N; the checkpoint's id may have no position. */
+/* Size 0 and the time of the head; the checkpoint's id may have no position. */
 static int sub_attr(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct stat *st,
 		    double *et, double *at)
 {

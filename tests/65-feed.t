@@ -1,7 +1,10 @@
 #!/bin/bash
 # 65-feed.t — feed/N: every event after global position N in one file, in
-# order, one line each, up to the head as it was at open; for logs too long
-# for a glob. feed/ lists nothing, so cp -a copies it empty.
+# order, one line each, for logs too long for a glob. It grows like a
+# regular file: its size is the bytes of those events up to the head now, a
+# read ends at the head of that read, and reads at any offset seek; so
+# tail -n, tail -c and tail -f work on it. feed/ lists nothing, so cp -a
+# copies it empty.
 . "$(dirname "$0")/lib.sh"
 
 mount_esfs || { ok 1 "esfs mounts"; done_testing; }
@@ -48,13 +51,95 @@ is "$(cat "$M/feed/0001233" | head -n 1)" "$ev" "leading zeros name the same pos
 is "$(try cat "$M/feed/x")" "No such file or directory" "feed/x does not exist"
 is "$(try cat "$M/feed/-1")" "No such file or directory" "feed/-1 does not exist"
 
-# The head as it was at open: an append during a read is not in it.
+# Its size: the bytes of the events after N, as cat reads them.
+is "$(stat -c %s "$M/feed/0")" "$size" "stat: feed/0's size is the bytes cat reads ($size)"
+is "$(wc -c < "$M/feed/0")" "$size" "... and wc -c says so"
+for n in 1 1233 2990 2999; do
+	is "$(stat -c %s "$M/feed/$n")" "$(cat "$M/feed/$n" | wc -c)" "stat: feed/$n's size is the bytes cat reads"
+done
+is "$(stat -c %s "$M/feed/3000") $(stat -c %s "$M/feed/99999")" "0 0" "feed/HEAD and feed/N past the head: size 0"
+
+# Reads at any offset: the bytes of cat from there. tail -c +K seeks to
+# byte K - 1; K at an event's first byte, inside one, at its last, and at
+# and past the end.
+e1=$(stat -c %s "$M/all/$(pad 1)")
+e1500=$(cat "$M/feed/1499" | head -n 1 | wc -c)
+from1500=$(cat "$M/feed/0" | head -n 1499 | wc -c)
+for k in 2 $e1 $((e1 + 1)) $((e1 + 2)) $((from1500 + 1)) $((from1500 + e1500)) \
+		$((size - 1)) $size $((size + 1)) $((size + 2)); do
+	is "$(tail -c +$k "$M/feed/0" | sha256sum)" "$(cat "$M/feed/0" | tail -c +$k | sha256sum)" \
+		"tail -c +$k feed/0 is cat's bytes from byte $k"
+done
+is "$(tail -c 1000 "$M/feed/2000" | sha256sum)" "$(cat "$M/feed/2000" | tail -c 1000 | sha256sum)" \
+	"tail -c 1000 feed/2000 is cat's last 1000 bytes"
+is "$(tail -n 3 "$M/feed/0" | jq -r .global_position | tr '\n' ' ')" "2998 2999 3000 " \
+	"tail -n 3 feed/0 is the last three events"
+is "$(tail -n 3 "$M/feed/0")" "$(cat "$M/feed/0" | tail -n 3)" "... byte for byte"
+# 300 reads at offsets in random order (forward and back, every kind of
+# place in an event) give the bytes of cat there.
+cat "$M/feed/0" > "$T/feed0"
+is "$(python3 - "$M/feed/0" "$T/feed0" <<'PY'
+import os, random, sys
+want = open(sys.argv[2], "rb").read()
+ends = [i + 1 for i, c in enumerate(want) if c == 10]
+rnd = random.Random(65)
+offs = [0, len(want) - 1, len(want), len(want) + 5] + ends[:20] + [e - 1 for e in ends[-20:]]
+offs += [rnd.randrange(len(want)) for _ in range(300 - len(offs))]
+rnd.shuffle(offs)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+bad = [o for o in offs if os.pread(fd, 700, o) != want[o:o + 700]]
+print("%d reads, %d wrong%s" % (len(offs), len(bad), (" at " + str(bad[:5])) if bad else ""))
+PY
+)" "300 reads, 0 wrong" "pread at 300 offsets in random order: cat's bytes at each"
+
+# It grows: a stat right after an append shows the new size; an open file
+# reads on to the head of each read, and at the end gets 0 bytes (EOF)
+# until the next append.
 exec 3< "$M/feed/2995"
 is "$(append "$M/streams/A/new" $'Expected-Version: any\nEvent-Type: Late\n\n{}')" ok "an append after the open"
-is "$(jq -r .global_position <&3 | tr '\n' ' ')" "2996 2997 2998 2999 3000 " \
-	"the open feed ends at the head it had at open"
+grown=$(stat -c %s "$M/feed/0")
+is "$grown" $((size + $(stat -c %s "$M/all/$(pad 3001)"))) "feed/0 grew by the new event's bytes at once"
+is "$(stat -c %s "$M/feed/3000")" "$(stat -c %s "$M/all/$(pad 3001)")" "feed/3000, empty before, holds it"
+is "$(jq -r .global_position <&3 | tr '\n' ' ')" "2996 2997 2998 2999 3000 3001 " \
+	"a feed opened before the append reads on to the new event"
+is "$(cat <&3 | wc -c)" 0 "at its end a read gives 0 bytes (EOF)"
+is "$(append "$M/streams/B/new" $'Expected-Version: any\nEvent-Type: Later\n\n{}')" ok "another append"
+is "$(cat <&3)" "$(cat "$M/all/$(pad 3002)")" "the same open file then reads the new event from its end"
 exec 3<&-
-is "$(tail -n 1 "$M/feed/0" | jq -r .event_type)" Late "a new open sees the new event"
+is "$(tail -n 1 "$M/feed/0" | jq -r .event_type)" Later "tail -n 1 sees the new event"
+
+# tail -f follows the log: it prints the events appended after it started,
+# and never finds the file truncated. Once polling every 0.1 s, once as
+# typed (every 1 s).
+wait_lines() {	# FILE N: up to 10 s for FILE to have N lines
+	local i
+	for i in $(seq 1 100); do
+		[ "$(wc -l < "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+n=3002
+for how in "-s 0.1 -f" "-f"; do
+	timeout 60 tail $how "$M/feed/0" > "$T/tail.out" 2> "$T/tail.err" &
+	tailpid=$!
+	wait_lines "$T/tail.out" 10
+	ok $? "tail $how feed/0 prints the last 10 events"
+	for i in 1 2; do
+		n=$((n + 1))
+		is "$(append "$M/streams/A/new" $'Expected-Version: any\nEvent-Type: Followed\n\n{"n":'$n'}')" ok \
+			"append $i while tail $how runs"
+	done
+	wait_lines "$T/tail.out" 12
+	ok $? "tail $how prints the two new events"
+	kill "$tailpid"
+	wait "$tailpid" 2>/dev/null
+	is "$(cat "$T/tail.out")" "$(cat "$M/feed/0" | tail -n 12)" \
+		"... its output is the last 12 events, byte for byte"
+	is "$(tail -n 2 "$T/tail.out" | jq -r .data.n | tr '\n' ' ')" "$((n - 1)) $n " "... the new ones last"
+	is "$(grep -c truncated "$T/tail.err")" 0 "... and it never says 'file truncated'"
+	[ -s "$T/tail.err" ] && diag "tail's stderr: $(cat "$T/tail.err")"
+done
 
 # Immutable, and not copied twice by cp -a.
 is "$(try bash -c 'echo x > "$1"' _ "$M/feed/0")" "Permission denied" "feed files cannot be written"

@@ -1,9 +1,12 @@
 /* tests/store-read.c — TAP tests of reading a store (store/store.h): events
  * by position and by stream and version, read views as snapshots, the
  * walks (log, stream, streams, snapshots, checkpoints) with their order,
- * start and early stop, many streams past id 255, and created_at order.
+ * start and early stop, the bytes of the log before a position
+ * (es_log_bytes), many streams past id 255, and created_at order.
  */
 #include "store-fixture.h"
+
+#include <pthread.h>
 
 /* ---- Reads. ---------------------------------------------------------- */
 
@@ -256,6 +259,80 @@ static void test_walks(void)
 	done_store(s, dir);
 }
 
+/* Another thread's append, while the main thread holds a read view. */
+static void *append_one(void *arg)
+{
+	return (void *)(intptr_t)append1(arg, "S", ES_ANY, "T", "{}", NULL, NULL);
+}
+
+/* es_log_bytes: the bytes of the envelopes before a position, up to the
+ * head + 1, in the read view's log; ENOENT past it. */
+static void test_log_bytes(void)
+{
+	char *dir = tmp_dir();
+	es_store *s = open_store(dir, NULL);
+	uint64_t b = 99, sum = 0, want[12];
+	int right = 1;
+
+	note("log bytes");
+	es_read *r = view(s);
+	ok(es_log_bytes(r, 1, &b) == 0 && b == 0, "an empty store: 0 bytes before position 1");
+	fails(es_log_bytes(r, 2, &b), ENOENT, "es_log_bytes(2) on an empty store");
+	es_read_end(r);
+
+	/* Events of different sizes: one at a time, and a batch of three. */
+	is_int(es_stream_create(s, NM("S")), 0, "create S");
+	fill(s, "S", 8);
+	es_event_in batch[3] = {
+		mk("Short", "{}", NULL),
+		mk("Longer", "{\"text\":\"a longer event than the others\"}", NULL),
+		mk("T", "{\"i\":12345678}", NULL),
+	};
+	is_int(es_append(s, NM("S"), ES_ANY, batch, 3, NULL), 0, "a batch of 3 at 9 … 11");
+	for (uint64_t p = 1; p <= 12; p++) {
+		size_t len = 0;
+		want[p - 1] = sum;
+		if (p <= 11)
+			free(event_bytes(s, p, &len));
+		sum += len;
+	}
+	struct events from5 = {0};
+	uint64_t walked = 0, b5 = 0;
+	is_int(log_walk(s, 5, &from5), 0, "es_log_walk from 5");
+	for (size_t i = 0; i < from5.n; i++)
+		walked += from5.v[i].json_len;
+	events_free(&from5);
+	r = view(s);
+	for (uint64_t p = 1; p <= 12; p++)
+		if (es_log_bytes(r, p, &b) != 0 || b != want[p - 1]) {
+			diag("es_log_bytes(%llu): %llu, want %llu", (unsigned long long)p,
+			     (unsigned long long)b, (unsigned long long)want[p - 1]);
+			right = 0;
+		}
+	ok(right, "es_log_bytes(p) for p = 1 … head + 1 is the sum of json_len of 1 … p - 1");
+	ok(es_log_bytes(r, 12, &b) == 0 && es_log_bytes(r, 5, &b5) == 0 && b - b5 == walked,
+	   "es_log_bytes(head + 1) - es_log_bytes(5) = the %llu bytes es_log_walk reads from 5 "
+	   "(feed/4's size)", (unsigned long long)walked);
+	fails(es_log_bytes(r, 13, &b), ENOENT, "es_log_bytes past the head + 1");
+	fails(es_log_bytes(r, ES_ID_MAX, &b), ENOENT, "es_log_bytes(ES_ID_MAX)");
+
+	/* In a read view the log ends at the view's head. */
+	pthread_t th;
+	void *res = (void *)(intptr_t)-1;
+	if (pthread_create(&th, NULL, append_one, s) || pthread_join(th, &res))
+		bail_out("pthread");
+	is_int((int)(intptr_t)res, 0, "another thread appends event 12 while the view is open");
+	fails(es_log_bytes(r, 13, &b), ENOENT, "es_log_bytes(13) in the view begun before it");
+	es_read_end(r);
+	size_t len12;
+	free(event_bytes(s, 12, &len12));
+	r = view(s);
+	ok(es_log_bytes(r, 13, &b) == 0 && b == sum + len12,
+	   "a new view: es_log_bytes(13) = the old total + event 12's %zu bytes", len12);
+	es_read_end(r);
+	done_store(s, dir);
+}
+
 /* Many streams: walks and lookups stay in numeric id order past id 255
  * (where a byte-wise order of little-endian ids would go wrong). */
 static void test_many_streams(void)
@@ -344,6 +421,7 @@ int main(void)
 {
 	test_reads();
 	test_walks();
+	test_log_bytes();
 	test_many_streams();
 	test_created_at_order();
 	return done_testing();
