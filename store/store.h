@@ -243,12 +243,6 @@ void es_read_end(es_read *r);
  * event (0 when empty). */
 int es_head(es_read *r, uint64_t *position, int64_t *created_us);
 
-/* The bytes of the envelopes of the events before global position
- * position (positions 1 … position - 1): 0 for position 1; for the head
- * + 1 the bytes of the whole log. ENOENT past the head + 1. So feed/N
- * holds es_log_bytes(head + 1) - es_log_bytes(N + 1) bytes. O(1). */
-int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes);
-
 /* Number of streams. */
 int es_stream_count(es_read *r, uint64_t *count);
 
