@@ -18,9 +18,9 @@
 
 #define MAP_INITIAL ((size_t)1 << 30)
 #define READER_CHECK_US (60 * 1000000)	/* how often to free dead readers' slots */
-#define TRIM_EVERY 64			/* read views and commits between looks at the RSS */
-#define TRIM_ABOVE ((size_t)32 << 20)	/* map bytes the process may keep resident */
-#define TRIM_WALKED ((size_t)1 << 20)	/* bytes walked between looks at the RSS */
+#define TRIM_EVERY 32			/* read views and commits between looks at the RSS */
+#define TRIM_ABOVE ((size_t)16 << 20)	/* map bytes (index and log) the process may keep resident */
+#define TRIM_WALKED ((size_t)512 << 10)	/* bytes walked between looks at the RSS */
 
 const struct db_spec db_spec[DB_COUNT] = {
 	[DB_META] = {"meta", 0},

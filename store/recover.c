@@ -229,6 +229,11 @@ int recover_replay(es_store *s)
 	 * page cache: flush it before the index takes it. */
 	if ((err = log_sync(s->log)))
 		return fail(err, "flushing the log: %s", strerror(err));
+	/* An index that has more than the log (a log put back from an older
+	 * copy) is rebuilt: EIO sends es_open there. */
+	if (at.offset > LOG_HEADER && !log_at(s->log, at.offset - LOG_RECORD_HEADER,
+					      LOG_RECORD_HEADER))
+		return fail(EIO, "the index has more than the log holds");
 	for (;;) {
 		MDB_txn *txn;
 		size_t seen = map_size(s);

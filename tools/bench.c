@@ -486,6 +486,7 @@ struct result {
 static struct result *g_res;
 static size_t g_nres, g_capres;
 static long g_hwm_kb[16];		/* esfs peak RSS per size */
+static double g_recover[16][2];		/* the store's open after kill -9, after a cut (s) */
 static pthread_mutex_t g_res_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int cmp_u64(const void *a, const void *b)
@@ -1147,6 +1148,67 @@ static void teardown(struct sysctx *c)
 	}
 	if (!g_keep)
 		remove_tree(c->dir);
+}
+
+/* A writer of the store that dies (as kill -9 would) after one append. */
+static void die_writing(struct sysctx *c)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		es_store *s;
+		es_event_in e = {.type = "Recovered", .type_len = 9, .data = "{}", .data_len = 2};
+		if (es_open(c->data, NULL, &s) != 0)
+			_exit(1);
+		int err = es_stream_create(s, "Recover-1", 9);
+		if ((err && err != EEXIST) || es_append(s, "Recover-1", 9, ES_ANY, &e, 1, NULL) != 0)
+			_exit(1);
+		_exit(0);	/* no es_close: as if killed */
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		die("the dying writer failed");
+}
+
+/* Recovery, of the store library at this size: the time of es_open after
+ * a writer was killed (the index trusted, the log's tail replayed), and
+ * after a power cut (the canary gone, as a reboot empties /dev/shm, and
+ * the page cache dropped: the index rebuilt from the whole log). */
+static void recovery(struct sysctx *c)
+{
+	char path[PATH_MAX], state[64] = "";
+	FILE *f;
+
+	phase("recovery of the store at %" PRIu64 " events", c->L.n);
+	es_close(c->st);
+	c->st = NULL;
+	for (int cut = 0; cut < 2; cut++) {
+		die_writing(c);
+		if (cut) {
+			fmt(path, sizeof path, "%s/state", c->data);
+			if ((f = fopen(path, "r"))) {
+				if (fgets(state, sizeof state, f) && strncmp(state, "open ", 5) == 0) {
+					state[strcspn(state, "\n")] = '\0';
+					fmt(path, sizeof path, "/dev/shm/esfs-%s", state + 5);
+					unlink(path);
+				}
+				fclose(f);
+			}
+			drop_caches();
+		}
+		uint64_t t0 = now_ns();
+		if (es_open(c->data, NULL, &c->st))
+			die("%s: %s", c->data, es_why());
+		g_recover[c->si][cut] = (double)(now_ns() - t0) / 1e9;
+		fprintf(stderr, "esfs-bench: size %" PRIu64 ": es_open after %s: %.3f s\n", c->L.n,
+			cut ? "a power cut" : "kill -9", g_recover[c->si][cut]);
+		if (!cut) {
+			es_close(c->st);
+			c->st = NULL;
+		}
+	}
 }
 
 /* Makes the next reads cold: restarts whatever holds a cache of its own
@@ -2659,6 +2721,11 @@ static void report(void)
 		if (g_sys_on[SYS_ESFS] && g_hwm_kb[s])
 			rep("esfs daemon peak RSS (VmHWM) at %" PRIu64 " events: %.1f MiB\n", g_sizes[s],
 			    (double)g_hwm_kb[s] / 1024);
+	for (int s = 0; s < g_nsizes; s++)
+		if (g_sys_on[SYS_STORE] && g_recover[s][1] > 0)
+			rep("store recovery at %" PRIu64 " events: es_open after kill -9 %.3f s (the log's tail"
+			    " replayed), after a power cut %.3f s (the index rebuilt from the log, cold cache)\n",
+			    g_sizes[s], g_recover[s][0], g_recover[s][1]);
 	if (g_nfl) {
 		rep("\nflushes per append (strace of %d untimed appends like W1's; dsync_write = a write\n"
 		    "to a descriptor open with O_DSYNC or O_SYNC):\n%-8s %-6s", FLUSH_APPENDS, "size", "system");
@@ -3009,6 +3076,8 @@ int main(int argc, char **argv)
 				w_writers(c, R_W3, WRITERS, 1, 1);
 			if (s != SYS_LIMIT)	/* the ceiling of appends has no more */
 				other_workloads(c);
+			if (s == SYS_STORE)
+				recovery(c);
 			phase("teardown of %s", sys_name[s]);
 			teardown(c);
 			if (s == SYS_ESFS) {
