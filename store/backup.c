@@ -1,6 +1,6 @@
 /* backup.c — es_backup: a consistent copy of the store into a directory:
- * the index, copied by LMDB in one read transaction, then the log up to at
- * least what that copy indexed. */
+ * the index, copied by LMDB in one read transaction, then the log up to
+ * exactly what that copy indexed. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -45,21 +45,40 @@ static int sync_path(const char *path)
 	return err;
 }
 
-/* Copies the log's records up to the end a read view of the index has
- * (at least what the index copy holds: its tail is replayed at open) to
- * dir/log, synced, and marks the copy clean. */
+/* The log's end that the index copied into dir holds (its meta record). */
+static int copied_end(const char *dir, uint64_t *end)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	MDB_val k = val("log_offset", 10), v;
+	int rc = mdb_env_create(&env);
+
+	if (rc)
+		return lmdb_fail(rc, "reading the copy");
+	mdb_env_set_maxdbs(env, 32);
+	*end = LOG_HEADER;
+	if (!(rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0644)) &&
+	    !(rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))) {
+		if (!(rc = mdb_dbi_open(txn, "meta", 0, &meta)) &&
+		    !(rc = mdb_get(txn, meta, &k, &v)) && v.mv_size == 8)
+			*end = get64(v.mv_data);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return rc ? lmdb_fail(rc, "reading the copy") : 0;
+}
+
+/* Copies the log's records, exactly those the index copied into dir
+ * holds (the live log has them: it is flushed before the index commits),
+ * to dir/log, synced, and marks the copy clean: one moment, in both. */
 static int copy_log(es_store *s, const char *dir)
 {
 	char path[PATH_MAX];
-	MDB_txn *txn;
 	log_end end;
-	int fd, err = txn_begin(s, MDB_RDONLY, &txn);
+	int fd, err = copied_end(dir, &end.offset);
 
-	if (err)
-		return err;
-	err = get_log_end(s, txn, &end);
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->map_lock);
 	if (err)
 		return err;
 	const char *p = log_at(s->log, 0, end.offset);
