@@ -62,7 +62,8 @@ int op_put(es_store *s, MDB_txn *txn, uint32_t op, const uint64_t *fields,
 		return ENOMEM;
 	for (int i = 0; i < n; i++)
 		put64(p + 8 * i, fields[i]);
-	memcpy(p + 8 * n, bytes, len);
+	if (len)
+		memcpy(p + 8 * n, bytes, len);
 	return op_end(s, txn, op, 8 * (size_t)n + len);
 }
 

@@ -11,6 +11,7 @@
 #include "store-fixture.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -43,8 +44,8 @@ static void state_of(const char *dir, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-/* Appends n events of stream S in a child that then dies without closing
- * the store, as kill -9 would. */
+/* Appends n events of stream S in a child that then dies by SIGKILL,
+ * without closing the store. */
 static void die_after(const char *dir, int n)
 {
 	fflush(stdout);
@@ -58,11 +59,12 @@ static void die_after(const char *dir, int n)
 		for (int i = 0; i < n; i++)
 			if (append1(s, "S", ES_ANY, "Died", "{\"n\":1}", NULL, NULL) != 0)
 				_exit(3);
-		_exit(0);
+		kill(getpid(), SIGKILL);
+		_exit(4);
 	}
 	int status;
 	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		bail_out("the dying writer failed (status %d)", status);
 }
 

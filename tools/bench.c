@@ -1150,7 +1150,7 @@ static void teardown(struct sysctx *c)
 		remove_tree(c->dir);
 }
 
-/* A writer of the store that dies (as kill -9 would) after one append. */
+/* A writer of the store that dies by SIGKILL after one append. */
 static void die_writing(struct sysctx *c)
 {
 	pid_t pid = fork();
@@ -1165,10 +1165,11 @@ static void die_writing(struct sysctx *c)
 		int err = es_stream_create(s, "Recover-1", 9);
 		if ((err && err != EEXIST) || es_append(s, "Recover-1", 9, ES_ANY, &e, 1, NULL) != 0)
 			_exit(1);
-		_exit(0);	/* no es_close: as if killed */
+		kill(getpid(), SIGKILL);	/* no es_close */
+		_exit(1);
 	}
 	int status;
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		die("the dying writer failed");
 }
 
