@@ -134,7 +134,10 @@ int es_backup(es_store *s, const char *dir)
 	 * writer in another process grew the map: follow it and start over. */
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	for (int tries = 0; tries < 8; tries++) {
+		/* map_lock shared: no thread grows the map under the copy. */
+		pthread_rwlock_rdlock(&s->map_lock);
 		rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+		pthread_rwlock_unlock(&s->map_lock);
 		if (rc != MDB_MAP_RESIZED)
 			break;
 		unlink(path);	/* the copy makes its file with O_EXCL */

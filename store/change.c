@@ -104,8 +104,11 @@ static int apply_stream(es_store *s, MDB_txn *txn, const char *p, size_t len,
 	size_t nlen = len - 16;
 	int err;
 
+	es_stream had;
 	if (len <= 16 || len > 16 + 255)
 		return bad("a stream op of a bad length", at);
+	if ((err = get_stream(s, txn, id, &had)) != ENOENT)
+		return err ? err : bad("a stream id made twice", at);
 	if ((err = put_stream(s, txn, id, 0, created, created, name, nlen)))
 		return err;
 	MDB_val k = val(name, nlen), v = val(&id, 8);
@@ -195,8 +198,11 @@ static int apply_snapshot(es_store *s, MDB_txn *txn, uint32_t op, const char *p,
 			return bad("a missing snapshot deleted", at);
 		return rc ? lmdb_fail(rc, "deleting a snapshot") : 0;
 	}
+	es_stream st;
 	if (len < 8 + SNAPSHOT_HDR + 2)
 		return bad("a snapshot op of a bad length", at);
+	if ((rc = get_stream(s, txn, sid, &st)))
+		return rc == ENOENT ? bad("a snapshot of a missing stream", at) : rc;
 	return put_raw(txn, s->dbi[DB_SNAPSHOTS], &sid, 8, p + 8, len - 8, 0);
 }
 
@@ -286,6 +292,8 @@ int record_events(const char *p, size_t len, uint64_t payload,
 				if (e + EVENT_OP_HDR > off + OP_HDR + n)
 					return EIO;
 				size_t tlen = get32(p + e + 16), elen = get32(p + e + 20);
+				if (tlen + elen > off + OP_HDR + n - e - EVENT_OP_HDR)
+					return EIO;
 				int rc = fn(arg, pos + i, payload + e + EVENT_OP_HDR + tlen, elen);
 				if (rc)
 					return rc;

@@ -49,6 +49,7 @@ static int run_nested(es_store *s, MDB_txn *parent, struct write_req *r)
 	if (rc) {
 		r->err = lmdb_fail(rc, "beginning a nested transaction");
 	} else {
+		log_end mark = g->end;
 		r->err = r->fn(s, txn, r->arg);
 		if (r->err == 0 && s->change_len > 0) {
 			struct iovec piece = {s->change, s->change_len};
@@ -57,10 +58,12 @@ static int run_nested(es_store *s, MDB_txn *parent, struct write_req *r)
 			if (err)
 				r->err = fail(err, "adding to the log: %s", strerror(err));
 		}
-		if (r->err == 0 && (rc = mdb_txn_commit(txn)) != 0)
+		if (r->err == 0 && (rc = mdb_txn_commit(txn)) != 0) {
 			r->err = lmdb_fail(rc, "committing a nested transaction");
-		else if (r->err != 0)
+			log_group_undo(g, &mark);	/* its record goes too */
+		} else if (r->err != 0) {
 			mdb_txn_abort(txn);
+		}
 		if (r->err == NO_CHANGE)
 			r->err = 0;
 	}
@@ -104,7 +107,7 @@ static int commit_logged(es_store *s, MDB_txn *txn)
 	if ((err = log_group_write(s->log, g, why, sizeof why))) {
 		mdb_txn_abort(txn);
 		if (err == EIO)
-			s->broken = EIO;
+			s->broken = EIO;	/* the log refuses writes too */
 		return fail(err, "%s", why);
 	}
 	rc = mdb_txn_commit(txn);
@@ -116,11 +119,12 @@ static int commit_logged(es_store *s, MDB_txn *txn)
 	 * again in a larger map, its records written again.) */
 	err = rc == EIO && disk_full(s) ? fail(ENOSPC, "committing: the disk is full")
 	      : lmdb_fail(rc, "committing the index");
+	char why2[sizeof why_buf];
 	memcpy(why, why_buf, sizeof why);
-	if (log_group_unwrite(s->log, g, why_buf, sizeof why_buf) != 0) {
+	if (log_group_unwrite(s->log, g, why2, sizeof why2) != 0) {
 		s->broken = EIO;
 		return fail(EIO, "%s; and taking the group back out of the log failed: %s",
-			    why, why_buf);
+			    why, why2);
 	}
 	memcpy(why_buf, why, sizeof why);
 	return err;

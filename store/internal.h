@@ -6,7 +6,7 @@
  *   errors.c   es_why, fail, lmdb_fail
  *   records.c  decoding the records, u64 and meta records, the times
  *   open.c     es_open/es_close, the LMDB environment and its map
- *   recover.c  what es_open finds: the state file and its canary, replay
+ *   recover.c  what es_open finds: the state file, replay
  *              of the log's tail, rebuilding the index, format 2 to 3
  *   change.c   a change's ops: recorded in the log and applied to the
  *              index, the one code path of a commit and of a replay
@@ -119,9 +119,6 @@ struct es_store {
 	uint64_t change_base;	/* the log offset its payload will have */
 	log_end indexed;	/* the log's end as the index has it */
 	int broken;		/* EIO: a failure left log and index apart */
-	char session[33];	/* the canary's name (recover.c), or "" */
-	uint64_t converted_from;	/* the format converted at open, or 0 */
-	uint64_t converted[4];		/* what the old store held */
 	/* Group commit (see write_txn). */
 	pthread_mutex_t queue_lock;
 	struct write_req *queue;	/* changes waiting, oldest first */
@@ -305,6 +302,8 @@ int get_log_end(es_store *s, MDB_txn *txn, log_end *end);
 /* recover.c */
 int recover_begin(es_store *s, int *rebuild);
 int recover_replay(es_store *s);
+int recover_end(es_store *s);
+int drop_index(es_store *s);
 void recover_close(es_store *s);
 int state_readable(es_store *s);
 int convert_old(es_store *s);

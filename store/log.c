@@ -29,6 +29,7 @@
 
 struct es_log {
 	int fd;
+	int zfd;		/* the preallocation thread's own descriptor */
 	int read_only;
 	char *map;
 	size_t reserve;		/* bytes of address space mapped */
@@ -115,7 +116,11 @@ static int room_for(es_log *l, uint64_t from, uint64_t end, uint64_t *to)
 
 /* Keeps zeros, allocated and flushed, ahead of the end: an append then
  * overwrites allocated blocks, and its fdatasync has no metadata to
- * write. Appends that would pass alloc wait for it (log_group_write). */
+ * write. Appends that would pass alloc wait for it (log_group_write). It
+ * writes and flushes through a descriptor of its own: a write-back error
+ * is then reported to the commit's fdatasync too (Linux tells each open
+ * file of the inode once), never only to this thread's. It never shrinks
+ * the file, so that a reader's map never faults past what it was told. */
 static void *preallocate(void *arg)
 {
 	es_log *l = arg;
@@ -131,11 +136,9 @@ static void *preallocate(void *arg)
 		pthread_mutex_unlock(&l->lock);
 		int err = room_for(l, from, end, &to);
 		for (uint64_t off = from; !err && off < to; off += sizeof zeros)
-			err = write_all(l->fd, zeros, to - off < sizeof zeros ? to - off : sizeof zeros, off);
-		if (!err && fdatasync(l->fd) != 0)
-			err = errno;
-		if (err && ftruncate(l->fd, (off_t)from) != 0)
-			err = errno;	/* (the zeros written stay: harmless) */
+			err = write_all(l->zfd, zeros, to - off < sizeof zeros ? to - off : sizeof zeros, off);
+		if (!err && fdatasync(l->zfd) != 0)
+			err = errno;	/* (zeros written stay: harmless, overwritten) */
 		pthread_mutex_lock(&l->lock);
 		if (err) {
 			/* Appends go on past alloc, growing the file. */
@@ -182,21 +185,33 @@ static int sync_dir_of(const char *path)
 	return err;
 }
 
-/* Writes the header block of a new, empty log. */
-static int write_header(es_log *l, const char *path, char *why, size_t size)
+/* Makes a new, empty log at path: its header block written to a
+ * temporary file, flushed, then renamed into place, so that a crash never
+ * leaves a log without its header. */
+static int create_log(const char *path, char *why, size_t size)
 {
-	char hdr[LOG_HEADER] = {0};
-	int err;
+	char hdr[LOG_HEADER] = {0}, tmp[4096 + 8];
+	uint32_t salt;
+	int fd, err = 0;
 
-	if (getrandom(&l->salt, sizeof l->salt, 0) != sizeof l->salt)
+	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+		return fail(why, size, ENAMETOOLONG, "%s: path too long", path);
+	if (getrandom(&salt, sizeof salt, 0) != sizeof salt)
 		return fail(why, size, errno, "%s: no random salt: %s", path, strerror(errno));
 	memcpy(hdr, LOG_MAGIC, 8);
-	put32(hdr + 8, l->salt);
-	if ((err = write_all(l->fd, hdr, sizeof hdr, 0)) ||
-	    (fdatasync(l->fd) != 0 && (err = errno)) || (err = sync_dir_of(path)))
-		return fail(why, size, err, "%s: cannot write its header: %s", path, strerror(err));
-	l->size = sizeof hdr;
-	return 0;
+	put32(hdr + 8, salt);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return fail(why, size, errno, "%s: %s", tmp, strerror(errno));
+	if ((err = write_all(fd, hdr, sizeof hdr, 0)) == 0 && fdatasync(fd) != 0)
+		err = errno;
+	close(fd);
+	if (!err && rename(tmp, path) != 0)
+		err = errno;
+	if (!err)
+		err = sync_dir_of(path);
+	if (err)
+		unlink(tmp);
+	return err ? fail(why, size, err, "%s: cannot write its header: %s", path, strerror(err)) : 0;
 }
 
 int log_open(const char *path, int read_only, es_log **out, char *why,
@@ -210,9 +225,13 @@ int log_open(const char *path, int read_only, es_log **out, char *why,
 	if (!l)
 		return fail(why, why_size, ENOMEM, "out of memory");
 	l->read_only = read_only;
+	l->zfd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
-	l->fd = open(path, (read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
+	if (!read_only && access(path, F_OK) != 0 && errno == ENOENT &&
+	    (err = create_log(path, why, why_size)))
+		goto fail;
+	l->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (l->fd < 0) {
 		err = fail(why, why_size, errno, "%s: %s", path, strerror(errno));
 		goto fail;
@@ -222,8 +241,10 @@ int log_open(const char *path, int read_only, es_log **out, char *why,
 		goto fail;
 	}
 	l->size = (uint64_t)st.st_size;
-	if (l->size == 0 && !read_only && (err = write_header(l, path, why, why_size)))
+	if (!read_only && (l->zfd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		err = fail(why, why_size, errno, "%s: %s", path, strerror(errno));
 		goto fail;
+	}
 	/* As much address space as the system gives, up to RESERVE (valgrind,
 	 * or a ulimit -v, give less). */
 	for (l->reserve = RESERVE; l->reserve >= MIN_RESERVE; l->reserve /= 2)
@@ -271,6 +292,8 @@ void log_close(es_log *l)
 		munmap(l->map, l->reserve);
 	if (l->fd >= 0)
 		close(l->fd);
+	if (l->zfd >= 0)
+		close(l->zfd);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
@@ -350,17 +373,26 @@ void log_group_undo(log_group *g, const log_end *mark)
 	g->end = *mark;
 }
 
-/* After a failed write: zeros over what of the group may have reached
- * the file, so that a later scan cannot take its records (best effort;
- * the CRC chain still keeps them from following any newer record). */
+/* After a failed write or flush: zeros over what of the group may have
+ * reached the file, so that a later scan cannot take its records (the CRC
+ * chain also keeps them from following any newer record). */
 static int unwrite(es_log *l, const log_group *g)
 {
 	static const char zeros[1 << 16];
+	uint64_t keep, to;
 	int err = 0;
 
-	for (uint64_t off = g->start.offset; !err && off < g->end.offset; off += sizeof zeros)
-		err = write_all(l->fd, zeros, g->end.offset - off < sizeof zeros ?
-				g->end.offset - off : sizeof zeros, off);
+	pthread_mutex_lock(&l->lock);
+	keep = l->alloc;	/* allocated before this group: zero it in place */
+	pthread_mutex_unlock(&l->lock);
+	to = g->end.offset < keep ? g->end.offset : keep;
+	for (uint64_t off = g->start.offset; !err && off < to; off += sizeof zeros)
+		err = write_all(l->fd, zeros, to - off < sizeof zeros ? to - off : sizeof zeros, off);
+	/* What the group added past that (on a nearly full disk) is cut off:
+	 * no reader was told of it, and zeros there could need room. */
+	if (!err && g->end.offset > keep &&
+	    ftruncate(l->fd, (off_t)(g->start.offset > keep ? g->start.offset : keep)) != 0)
+		err = errno;
 	return err;
 }
 
@@ -420,16 +452,23 @@ int log_group_write(es_log *l, log_group *g, char *why, size_t why_size)
 	if (g->len == 0)
 		return 0;
 	if ((err = write_all(l->fd, g->buf, g->len, g->start.offset))) {
-		unwrite(l, g);
+		/* What of the group reached the file is zeroed and flushed, so
+		 * that no later scan finds it. */
+		if (unwrite(l, g) != 0 || flush(l) != 0) {
+			pthread_mutex_lock(&l->lock);
+			l->broken = EIO;
+			pthread_mutex_unlock(&l->lock);
+		}
 		return fail(why, why_size, err, "writing the log: %s", strerror(err));
 	}
 	if ((err = flush(l)) != 0) {
+		/* What the disk holds is unknown now (whatever the errno): the
+		 * group may be there or not. */
 		unwrite(l, g);
 		pthread_mutex_lock(&l->lock);
 		l->broken = EIO;
 		pthread_mutex_unlock(&l->lock);
-		return fail(why, why_size, err == ENOSPC ? ENOSPC : EIO,
-			    "flushing the log: %s", strerror(err));
+		return fail(why, why_size, EIO, "flushing the log: %s", strerror(err));
 	}
 	pthread_mutex_lock(&l->lock);
 	l->end = g->end;

@@ -198,11 +198,14 @@ static void store_free(es_store *s)
 }
 
 /* Opens the LMDB environment and its databases: unsynced (the log is the
- * durable record), and read-only beside a writer. */
-static int open_env(es_store *s, const es_options *opts)
+ * durable record), and read-only beside a writer. *damaged says whether a
+ * failure was the file's (not LMDB's, not an esfs store's index, torn):
+ * an index the log can rebuild. */
+static int open_env(es_store *s, const es_options *opts, int *damaged)
 {
 	int rc = mdb_env_create(&s->env);
 
+	*damaged = 0;
 	if (rc) {
 		s->env = NULL;
 		return lmdb_fail(rc, "creating the LMDB environment");
@@ -214,6 +217,8 @@ static int open_env(es_store *s, const es_options *opts)
 	if (rc) {
 		mdb_env_close(s->env);
 		s->env = NULL;
+		*damaged = rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+			   rc == MDB_VERSION_MISMATCH;
 		if (rc == ENOENT)
 			return fail(ENOENT, "no store at %s", s->dir);
 		if (rc > 0)
@@ -223,6 +228,7 @@ static int open_env(es_store *s, const es_options *opts)
 	check_readers(s);
 	int err = open_dbs(s, s->dir);
 	if (err) {
+		*damaged = err == EIO || err == ENOENT;	/* not EINVAL: a foreign or newer store */
 		mdb_env_close(s->env);
 		s->env = NULL;
 		return err;
@@ -239,61 +245,52 @@ static int open_log(es_store *s)
 	return log_open(path, s->read_only, &s->log, why_buf, sizeof why_buf);
 }
 
-/* Removes the index, for a rebuild from the log. */
-static void drop_index(es_store *s)
-{
-	char path[PATH_MAX];
-
-	if (s->env) {
-		mdb_env_close(s->env);
-		s->env = NULL;
-	}
-	snprintf(path, sizeof path, "%s/data.mdb", s->dir);
-	unlink(path);
-	snprintf(path, sizeof path, "%s/lock.mdb", s->dir);
-	unlink(path);
-}
-
 /* A read-write open: converts an old store, finds whether the index can
  * be trusted (recover.c), opens log and index, replays the log's tail, or
- * the whole log into a new index when the old one cannot be trusted or
- * does not open. */
+ * the whole log into a new index when the old one cannot be trusted, is
+ * damaged, or disagrees with the log. */
 static int open_writer(es_store *s, const es_options *opts)
 {
-	char path[PATH_MAX];
-	int rebuild, err;
+	char path[PATH_MAX], old[PATH_MAX];
+	int rebuild, damaged, err;
 
 	snprintf(path, sizeof path, "%s/log", s->dir);
-	snprintf(why_buf, sizeof why_buf, "%s", "");
 	if (access(path, F_OK) != 0) {
+		/* No log yet: a new store, or an older one to convert (put back
+		 * first if a conversion was cut short before its log). */
 		snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+		snprintf(old, sizeof old, "%s/data.mdb.format2", s->dir);
+		if (access(path, F_OK) != 0 && access(old, F_OK) == 0 && rename(old, path) != 0)
+			return fail(errno, "cannot put back %s: %s", old, strerror(errno));
 		if (access(path, F_OK) == 0 && (err = convert_old(s)))
 			return err;
 	}
 	if ((err = recover_begin(s, &rebuild)) || (err = open_log(s)))
 		return err;
-	err = open_env(s, opts);
-	if (err && !rebuild && err != ENOENT && err != EACCES && err != EINVAL) {
-		drop_index(s);	/* an index that does not open is rebuilt */
-		rebuild = 1;
-		err = open_env(s, opts);
+	err = open_env(s, opts, &damaged);
+	if (err && damaged && !rebuild) {
+		rebuild = 1;	/* an index that does not open is rebuilt */
+		if (!(err = drop_index(s)))
+			err = open_env(s, opts, &damaged);
 	}
 	if (err)
 		return err;
 	err = recover_replay(s);
 	if (err == EIO && !rebuild) {
-		drop_index(s);	/* an index the log disagrees with is rebuilt */
-		if (!(err = open_env(s, opts)))
+		/* an index the log disagrees with is rebuilt */
+		if (!(err = drop_index(s)) && !(err = open_env(s, opts, &damaged)))
 			err = recover_replay(s);
 	}
-	return err ? err : convert_check(s);
+	if (!err)
+		err = convert_check(s);
+	return err ? err : recover_end(s);
 }
 
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
 	es_store *s = calloc(1, sizeof *s);
 	pthread_rwlockattr_t attr;
-	int err;
+	int err, damaged;
 
 	if (!s)
 		return fail(ENOMEM, "out of memory");
@@ -324,7 +321,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 	if (s->read_only)
 		err = open_log(s);
 	if (!err)
-		err = s->read_only ? open_env(s, opts) : open_writer(s, opts);
+		err = s->read_only ? open_env(s, opts, &damaged) : open_writer(s, opts);
 	if (err)
 		goto out_env;
 	*out = s;

@@ -1,22 +1,24 @@
 /* recover.c — what a read-write es_open finds, and what es_close leaves
- * (doc/log.md): the state file and its canary, the replay of the log's
- * tail into the index, rebuilding the index from the whole log, and
- * converting a store of format 1 or 2 (events in LMDB, no log).
+ * (doc/log.md): the state file, the replay of the log's tail into the
+ * index, rebuilding the index from the whole log, and converting a store
+ * of format 1 or 2 (events in LMDB, no log).
  *
  * LMDB runs with MDB_NOSYNC: the log is the durable record and the index
- * is trusted only when the kernel that wrote it is still the one running,
- * or when it was synced at a clean close. STORE_DIR/state says which:
+ * is trusted only when the kernel that wrote it is still the one running
+ * (its page cache holds every page the index was given), or when it was
+ * synced at a clean close. STORE_DIR/state says which:
  *
- *   clean          the index was synced at close: trust it
- *   open SESSION   a writer has (or had) it open; /dev/shm/esfs-SESSION,
- *                  the canary, lives as long as the page cache does
+ *   clean            the index was synced at close: trust it
+ *   recovering BOOT  a writer is replaying or rebuilding the index, under
+ *                    the kernel whose boot id is BOOT; readers keep away
+ *   open BOOT        a writer has (or had) the store open under it
  *
- * An open finding "open SESSION" with its canary (the writer was killed,
- * the kernel kept its pages) trusts the index and replays the log's tail
- * past what it indexed: at most the last group. Without the canary (a
- * power cut, a reboot) or with no state, it rebuilds the index from the
- * log. The state is written (synced, renamed) before the first unsynced
- * commit, so it never claims more than the disk holds.
+ * An open finding its own kernel's boot id (the writer was killed, the
+ * kernel kept its pages) trusts the index and replays the log past what it
+ * indexed: at most the last group. Another boot id (a power cut, a crash
+ * of the kernel, a reboot) or no state rebuilds the index from the log.
+ * The state is written (synced, renamed) before the first unsynced commit,
+ * so it never claims more than the disk holds.
  */
 #include "internal.h"
 
@@ -26,10 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-#define CANARY_DIR "/dev/shm"
 #define REPLAY_CHUNK 16384	/* records per transaction of a replay */
 #define CONVERT_RECORD ((size_t)1 << 20)	/* bytes of ops per record */
 #define CONVERT_GROUP ((size_t)16 << 20)	/* bytes per flush */
@@ -47,9 +47,19 @@ static int exists(const es_store *s, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-static void canary_path(const char *session, char *buf, size_t size)
+/* The running kernel's boot id (a UUID new at every boot), into buf (at
+ * least 40 bytes); "" when it cannot be read. */
+static void boot_id(char *buf, size_t size)
 {
-	snprintf(buf, size, CANARY_DIR "/esfs-%s", session);
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	buf[0] = '\0';
+	if (f) {
+		if (!fgets(buf, (int)size, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
 }
 
 /* The state file's text ("" when there is none), NUL-terminated. */
@@ -68,17 +78,24 @@ static void state_read(const es_store *s, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-/* Whether the index matches what the log's writer last committed. */
+/* Whether state ("open BOOT" or "recovering BOOT") names the running
+ * kernel: its page cache then holds every page the index was given. */
+static int this_boot(const char *state, const char *word)
+{
+	char boot[64];
+	size_t n = strlen(word);
+
+	boot_id(boot, sizeof boot);
+	return boot[0] && strncmp(state, word, n) == 0 && state[n] == ' ' &&
+	       strcmp(state + n + 1, boot) == 0;
+}
+
+/* Whether the index matches what the log's writer last committed, as far
+ * as it got: synced at a clean close, or written by this kernel. */
 static int index_trusted(const char *state)
 {
-	char canary[PATH_MAX];
-
-	if (strcmp(state, "clean") == 0)
-		return 1;
-	if (strncmp(state, "open ", 5) != 0 || strlen(state + 5) != 32)
-		return 0;
-	canary_path(state + 5, canary, sizeof canary);
-	return access(canary, F_OK) == 0;
+	return strcmp(state, "clean") == 0 || this_boot(state, "open") ||
+	       this_boot(state, "recovering");
 }
 
 static int sync_dir(const es_store *s)
@@ -98,14 +115,15 @@ static int state_write(const es_store *s, const char *text)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	size_t n = strlen(text);
+	ssize_t w;
 	int fd, err = 0;
 
 	path_of(s, "state", path, sizeof path);
 	path_of(s, "state.new", tmp, sizeof tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return fail(errno, "%s: %s", tmp, strerror(errno));
-	if (write(fd, text, n) != (ssize_t)n)
-		err = errno ? errno : EIO;
+	if ((w = write(fd, text, n)) != (ssize_t)n)
+		err = w < 0 ? errno : EIO;
 	else if (fsync(fd) != 0)
 		err = errno;
 	close(fd);
@@ -116,14 +134,27 @@ static int state_write(const es_store *s, const char *text)
 	return err ? fail(err, "%s: %s", path, strerror(err)) : 0;
 }
 
+/* Writes "WORD BOOT" as the state. */
+static int state_session(es_store *s, const char *word)
+{
+	char boot[64], text[128];
+
+	boot_id(boot, sizeof boot);
+	snprintf(text, sizeof text, "%s %s\n", word, boot[0] ? boot : "-");
+	return state_write(s, text);
+}
+
 int state_readable(es_store *s)
 {
 	char state[128];
 
 	state_read(s, state, sizeof state);
-	if (index_trusted(state))
+	if (strcmp(state, "clean") == 0 || this_boot(state, "open"))
 		return 0;
-	if (!exists(s, "log") && exists(s, "data.mdb"))
+	if (this_boot(state, "recovering"))
+		return fail(EAGAIN, "%s is being recovered by its writer: try again when it serves",
+			    s->dir);
+	if (!exists(s, "log") && (exists(s, "data.mdb") || exists(s, "data.mdb.format2")))
 		return fail(EROFS, "%s has an older store format: open it read-write once to convert it",
 			    s->dir);
 	if (!exists(s, "log"))
@@ -132,65 +163,55 @@ int state_readable(es_store *s)
 		    s->dir);
 }
 
-/* Starts a session: a new canary, and the state naming it. */
-static int session_begin(es_store *s)
-{
-	unsigned char r[16];
-	char canary[PATH_MAX], text[64];
-	int fd;
-
-	if (getrandom(r, sizeof r, 0) != sizeof r)
-		return fail(errno, "no random session id: %s", strerror(errno));
-	for (int i = 0; i < 16; i++)
-		sprintf(s->session + 2 * i, "%02x", r[i]);
-	canary_path(s->session, canary, sizeof canary);
-	/* Without CANARY_DIR, every later open after this one rebuilds. */
-	if ((fd = open(canary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0)
-		close(fd);
-	else
-		s->session[0] = '\0';
-	snprintf(text, sizeof text, "open %s\n", s->session[0] ? s->session : "-");
-	return state_write(s, text);
-}
-
-static void unlink_in(const es_store *s, const char *name)
+static int unlink_in(const es_store *s, const char *name)
 {
 	char path[PATH_MAX];
 
 	path_of(s, name, path, sizeof path);
-	unlink(path);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return fail(errno, "cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int drop_index(es_store *s)
+{
+	int err;
+
+	if (s->env) {
+		mdb_env_close(s->env);
+		s->env = NULL;
+	}
+	if ((err = unlink_in(s, "data.mdb")))
+		return err;
+	return unlink_in(s, "lock.mdb");
 }
 
 int recover_begin(es_store *s, int *rebuild)
 {
 	char state[128];
-
-	char canary[PATH_MAX];
+	int err;
 
 	state_read(s, state, sizeof state);
 	*rebuild = exists(s, "log") && !index_trusted(state);
-	if (strncmp(state, "open ", 5) == 0 && strlen(state + 5) == 32) {
-		canary_path(state + 5, canary, sizeof canary);
-		unlink(canary);	/* that session is over */
-	}
-	if (*rebuild) {
-		unlink_in(s, "data.mdb");
-		unlink_in(s, "lock.mdb");
-	}
-	return session_begin(s);
+	/* Until recover_end, read-only openers keep away (the index may hold
+	 * only a prefix of the log), and a writer that dies is followed by one
+	 * that goes on from where it got. */
+	if ((err = state_session(s, "recovering")))
+		return err;
+	return *rebuild ? drop_index(s) : 0;
+}
+
+int recover_end(es_store *s)
+{
+	return state_session(s, "open");
 }
 
 void recover_close(es_store *s)
 {
-	char canary[PATH_MAX];
-
-	if (s->read_only || !s->log)
+	if (s->read_only || !s->log || s->broken)
 		return;
-	if (!s->broken && mdb_env_sync(s->env, 1) == 0 && state_write(s, "clean\n") == 0 &&
-	    s->session[0]) {
-		canary_path(s->session, canary, sizeof canary);
-		unlink(canary);
-	}
+	if (log_sync(s->log) == 0 && mdb_env_sync(s->env, 1) == 0)
+		state_write(s, "clean\n");
 }
 
 /* ---- Replay. --------------------------------------------------------- */
@@ -220,6 +241,26 @@ static int replay_one(void *arg, uint64_t seq, uint32_t type, uint64_t payload,
 	return 0;
 }
 
+static int newest_in_log(es_store *s)
+{
+	MDB_txn *txn;
+	uint64_t head;
+	int64_t created;
+	es_event ev;
+	int err = txn_begin(s, MDB_RDONLY, &txn);
+
+	if (err)
+		return err;
+	if (!(err = last_event(s, txn, &head, &created)) && head > 0 &&
+	    !(err = event_at(s, txn, head, &ev)) &&
+	    (ev.json_len < 2 || ev.json[0] != '{' || ev.json[ev.json_len - 1] != '\n'))
+		err = fail(EIO, "event %llu is not in the log where the index says",
+			   (unsigned long long)head);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+	return err;
+}
+
 int recover_replay(es_store *s)
 {
 	log_end at = s->indexed, end;
@@ -230,10 +271,10 @@ int recover_replay(es_store *s)
 	if ((err = log_sync(s->log)))
 		return fail(err, "flushing the log: %s", strerror(err));
 	/* An index that has more than the log (a log put back from an older
-	 * copy) is rebuilt: EIO sends es_open there. */
-	if (at.offset > LOG_HEADER && !log_at(s->log, at.offset - LOG_RECORD_HEADER,
-					      LOG_RECORD_HEADER))
-		return fail(EIO, "the index has more than the log holds");
+	 * copy, or zeroed) is rebuilt: EIO sends es_open there. The newest
+	 * event it indexes must be in the log, as its envelope. */
+	if ((err = newest_in_log(s)))
+		return err;
 	for (;;) {
 		MDB_txn *txn;
 		size_t seen = map_size(s);
@@ -275,7 +316,7 @@ struct convert {
 	log_group g;
 	MDB_txn *txn;
 	MDB_dbi events, streams, snapshots, checkpoints, meta;
-	uint64_t counts[4];	/* events, streams, snapshots, checkpoints */
+	uint64_t counts[4];	/* events, streams, snapshots, checkpoints written */
 };
 
 /* Ends the record being built in s->change, and writes the group when it
@@ -490,40 +531,66 @@ int convert_old(es_store *s)
 		unlink_in(s, "lock.mdb");
 		return 0;
 	}
-	/* The commit point: from here the store is the log. The old file
-	 * stays until the index built from the log has been counted. */
-	if (rename(log_new, log_path) != 0 || rename(data, old) != 0 || (errno = sync_dir(s)))
+	/* The old file steps aside first (an open that finds it so, and no
+	 * log, puts it back); then the log's rename is the commit point. The
+	 * old file stays until the index built from the log has been counted
+	 * against it (convert_check, at every open until it matches). */
+	if (rename(data, old) != 0 || (errno = sync_dir(s)) ||
+	    rename(log_new, log_path) != 0 || (errno = sync_dir(s)))
 		return fail(errno, "converting %s: %s", s->dir, strerror(errno));
 	unlink_in(s, "lock.mdb");
-	memcpy(s->converted, c.counts, sizeof c.counts);
-	s->converted_from = format;
 	return 0;
 }
 
-/* After a conversion: the index built from the log holds as much as the
- * old store did; then the old file goes. */
+/* Counts the entries of dbs in the old store's file (path, format 1 or 2). */
+static int old_counts(const char *path, uint64_t *counts)
+{
+	static const char *const names[3] = {"events", "streams", "snapshots"};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat st;
+	int rc = mdb_env_create(&env);
+
+	if (rc)
+		return lmdb_fail(rc, "reading the old store");
+	mdb_env_set_maxdbs(env, 32);
+	if (!(rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK, 0644)) &&
+	    !(rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))) {
+		for (int i = 0; i < 3 && !rc; i++)
+			if (!(rc = mdb_dbi_open(txn, names[i], 0, &dbi)) && !(rc = mdb_stat(txn, dbi, &st)))
+				counts[i] = st.ms_entries;
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(env);
+	return rc ? lmdb_fail(rc, "reading the old store") : 0;
+}
+
+/* After a conversion (data.mdb.format2 is there): the index built from
+ * the log holds as many events, streams and snapshots as the old store
+ * did; then the old file goes. */
 int convert_check(es_store *s)
 {
+	static const char *const what[3] = {"events", "streams", "snapshots"};
+	char old[PATH_MAX];
 	MDB_txn *txn;
 	MDB_stat st;
-	uint64_t got[3];
+	uint64_t got[3], want[3];
 	int dbs[3] = {DB_EVENTS, DB_STREAMS, DB_SNAPSHOTS}, err;
 
-	if (!s->converted_from)
+	path_of(s, "data.mdb.format2", old, sizeof old);
+	if (access(old, F_OK) != 0)
 		return 0;
-	if ((err = txn_begin(s, MDB_RDONLY, &txn)))
+	if ((err = old_counts(old, want)) || (err = txn_begin(s, MDB_RDONLY, &txn)))
 		return err;
 	for (int i = 0; i < 3; i++)
 		got[i] = mdb_stat(txn, s->dbi[dbs[i]], &st) == 0 ? st.ms_entries : UINT64_MAX;
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->map_lock);
 	for (int i = 0; i < 3; i++)
-		if (got[i] != s->converted[i])
+		if (got[i] != want[i])
 			return fail(EIO, "converting %s: %llu %s in the old store, %llu in the new; "
 				    "the old file is kept as data.mdb.format2", s->dir,
-				    (unsigned long long)s->converted[i],
-				    i == 0 ? "events" : i == 1 ? "streams" : "snapshots",
-				    (unsigned long long)got[i]);
-	unlink_in(s, "data.mdb.format2");
-	return 0;
+				    (unsigned long long)want[i], what[i], (unsigned long long)got[i]);
+	return unlink_in(s, "data.mdb.format2");
 }

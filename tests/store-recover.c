@@ -1,12 +1,13 @@
 /* tests/store-recover.c — TAP tests of what es_open finds (store/recover.c,
  * doc/log.md): a writer that died (the index trusted, the log's tail
- * replayed), a power cut (no canary: the index rebuilt from the log), an
+ * replayed), a power cut (another boot: the index rebuilt from the log), an
  * index lost or damaged, a torn or garbage log tail cut off, and a store of
  * format 2 converted to the log at its first read-write open.
  *
- * A writer's death is a child process that appends and _exits without
- * es_close. A power cut is that, then the canary removed, as a reboot
- * empties /dev/shm. Byte-level damage goes to the files with plain I/O.
+ * A writer's death is a child process that appends and dies by SIGKILL,
+ * without es_close. A power cut is that, then the state's boot id made
+ * another kernel's, as a reboot would. Byte-level damage goes to the
+ * files with plain I/O.
  */
 #include "store-fixture.h"
 
@@ -68,16 +69,32 @@ static void die_after(const char *dir, int n)
 		bail_out("the dying writer failed (status %d)", status);
 }
 
-/* The canary of a store left open: removed, as a reboot would. */
+/* A reboot after a store was left open: the boot id its state names is
+ * no longer the running kernel's. */
 static void reboot(const char *dir)
 {
 	char st[128], p[PATH_MAX];
+	FILE *f;
 
 	state_of(dir, st, sizeof st);
 	if (strncmp(st, "open ", 5) != 0)
 		bail_out("no open session in %s/state: %s", dir, st);
-	snprintf(p, sizeof p, "/dev/shm/esfs-%s", st + 5);
-	unlink(p);
+	path_in(p, dir, "state");
+	if (!(f = fopen(p, "w")) || fputs("open 00000000-0000-4000-8000-000000000000\n", f) < 0 ||
+	    fclose(f) != 0)
+		bail_out("rewriting %s: %s", p, strerror(errno));
+}
+
+/* "open BOOT_ID" of the running kernel. */
+static void this_boot(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	snprintf(buf, size, "open ");
+	if (!f || !fgets(buf + 5, (int)size - 5, f))
+		bail_out("no boot id: %s", strerror(errno));
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
 }
 
 static void copy_file(const char *from, const char *to)
@@ -119,24 +136,22 @@ static void test_killed(void)
 	is_str(st, "clean", "a closed store's state is clean");
 	die_after(dir, 5);
 	state_of(dir, st, sizeof st);
-	ok(strncmp(st, "open ", 5) == 0 && strlen(st) == 37, "a killed writer leaves its session open (%s)", st);
-	char canary[PATH_MAX];
-	snprintf(canary, sizeof canary, "/dev/shm/esfs-%s", st + 5);
-	ok(access(canary, F_OK) == 0, "... and its canary in /dev/shm");
+	char boot[128];
+	this_boot(boot, sizeof boot);
+	is_str(st, boot, "a killed writer leaves its state open, with this kernel's boot id");
 	/* An index from before the last appends: their records are only in
 	 * the log, as when a writer dies between the flush and the commit. */
 	path_in(data, dir, "data.mdb");
 	snprintf(saved, sizeof saved, "%s.saved", data);
 	copy_file(data, saved);
 	die_after(dir, 7);
-	state_of(dir, st, sizeof st);
-	snprintf(canary, sizeof canary, "/dev/shm/esfs-%s", st + 5);
 	copy_file(saved, data);
 	unlink(saved);
 	s = open_store(dir, NULL);
 	is_int((int)head_of(s), 22, "reopened: all 22 acknowledged events, the 7 from the log's tail");
 	is_int((int)version_of(s, "S"), 22, "... S at version 22");
-	ok(access(canary, F_OK) != 0, "... the dead session's canary is not the new one's");
+	state_of(dir, st, sizeof st);
+	is_str(st, boot, "... and the state is open again");
 	struct events e = {0};
 	is_int(log_walk(s, 1, &e), 0, "walk the log");
 	ok(e.n == 22 && gapless_positions(&e, 1), "... positions 1 … 22 without a gap");
@@ -146,7 +161,7 @@ static void test_killed(void)
 	done_store(s, dir);
 }
 
-/* A power cut: no canary, so the index is rebuilt from the log, also when
+/* A power cut: another boot, so the index is rebuilt from the log, also when
  * it is garbage or gone. */
 static void test_power_cut(void)
 {
@@ -327,6 +342,82 @@ static void test_convert(uint64_t format)
 	done_store(s, dir);
 }
 
+/* What a trusted state does not save: an index that does not open is
+ * rebuilt; a writer's recovery keeps read-only openers away; a conversion
+ * cut short goes on. */
+static void test_edges(void)
+{
+	char *dir = tmp_dir(), path[PATH_MAX], st[192], boot[128];
+	es_store *s = open_store(dir, NULL), *r = NULL;
+
+	note("edges");
+	is_int(es_stream_create(s, "S", 1), 0, "create S");
+	fill(s, "S", 6);
+	es_close(s);
+	die_after(dir, 2);	/* state: open, this kernel's boot id */
+	path_in(path, dir, "data.mdb");
+	int fd = open(path, O_WRONLY);
+	char junk[16384];
+	memset(junk, 0x77, sizeof junk);
+	ok(fd >= 0 && pwrite(fd, junk, sizeof junk, 0) == (ssize_t)sizeof junk,
+	   "a trusted index overwritten with garbage");
+	close(fd);
+	s = open_store(dir, NULL);
+	is_int((int)head_of(s), 8, "it does not open, so it is rebuilt from the log: 8 events");
+	check_clean(s, "after rebuilding a damaged index");
+	es_close(s);
+
+	/* A writer in the middle of its recovery. */
+	this_boot(boot, sizeof boot);
+	snprintf(st, sizeof st, "recovering %s\n", boot + 5);
+	path_in(path, dir, "state");
+	FILE *f = fopen(path, "w");
+	ok(f && fputs(st, f) >= 0 && fclose(f) == 0, "state: recovering, this kernel");
+	fails(es_open(dir, &(es_options){.read_only = 1}, &r), EAGAIN,
+	      "a read-only open while the writer recovers");
+	s = open_store(dir, NULL);
+	is_int((int)head_of(s), 8, "a writer goes on from there: 8 events");
+	es_close(s);
+	done_store(NULL, dir);
+
+	/* Conversions cut short. */
+	dir = tmp_dir();
+	s = open_store(dir, NULL);
+	is_int(es_stream_create(s, "S", 1), 0, "create S");
+	fill(s, "S", 4);
+	es_close(s);
+	downgrade(dir, 2);
+	char data[PATH_MAX], old[PATH_MAX + 16];
+	path_in(data, dir, "data.mdb");
+	snprintf(old, sizeof old, "%s.format2", data);
+	ok(rename(data, old) == 0, "a conversion cut short before its log: the old file aside");
+	s = open_store(dir, NULL);
+	is_int((int)head_of(s), 4, "opened: put back and converted, 4 events");
+	ok(access(old, F_OK) != 0 && exists_in(dir, "log"), "... the old file gone, the log there");
+	es_close(s);
+	rm_store(dir);
+	free(dir);
+
+	dir = tmp_dir();
+	s = open_store(dir, NULL);
+	is_int(es_stream_create(s, "S", 1), 0, "create S");
+	fill(s, "S", 3);
+	es_close(s);
+	char keep[PATH_MAX];
+	path_in(path, dir, "log");
+	snprintf(keep, sizeof keep, "%s/../log.keep", dir);
+	copy_file(path, keep);
+	downgrade(dir, 2);
+	path_in(data, dir, "data.mdb");
+	snprintf(old, sizeof old, "%s.format2", data);
+	ok(rename(data, old) == 0 && rename(keep, path) == 0,
+	   "a conversion cut short after its log: the log in place, the old file aside, no state");
+	s = open_store(dir, NULL);
+	is_int((int)head_of(s), 3, "opened: the index rebuilt from the log, 3 events");
+	ok(access(old, F_OK) != 0, "... counted against the old file, which then goes");
+	done_store(s, dir);
+}
+
 int main(void)
 {
 	test_killed();
@@ -334,5 +425,6 @@ int main(void)
 	test_torn_tail();
 	test_convert(2);
 	test_convert(1);
+	test_edges();
 	return done_testing();
 }

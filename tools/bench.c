@@ -1175,11 +1175,11 @@ static void die_writing(struct sysctx *c)
 
 /* Recovery, of the store library at this size: the time of es_open after
  * a writer was killed (the index trusted, the log's tail replayed), and
- * after a power cut (the canary gone, as a reboot empties /dev/shm, and
+ * after a power cut (the state naming another boot, as after a reboot, and
  * the page cache dropped: the index rebuilt from the whole log). */
 static void recovery(struct sysctx *c)
 {
-	char path[PATH_MAX], state[64] = "";
+	char path[PATH_MAX];
 	FILE *f;
 
 	phase("recovery of the store at %" PRIu64 " events", c->L.n);
@@ -1187,16 +1187,11 @@ static void recovery(struct sysctx *c)
 	c->st = NULL;
 	for (int cut = 0; cut < 2; cut++) {
 		die_writing(c);
-		if (cut) {
+		if (cut) {	/* the state names another boot, as after a reboot */
 			fmt(path, sizeof path, "%s/state", c->data);
-			if ((f = fopen(path, "r"))) {
-				if (fgets(state, sizeof state, f) && strncmp(state, "open ", 5) == 0) {
-					state[strcspn(state, "\n")] = '\0';
-					fmt(path, sizeof path, "/dev/shm/esfs-%s", state + 5);
-					unlink(path);
-				}
-				fclose(f);
-			}
+			if (!(f = fopen(path, "w")) || fputs("open before-the-cut\n", f) < 0 ||
+			    fclose(f) != 0)
+				die("%s: %s", path, strerror(errno));
 			drop_caches();
 		}
 		uint64_t t0 = now_ns();
