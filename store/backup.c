@@ -2,6 +2,7 @@
  * the index, copied by LMDB in one read transaction, then the log up to
  * exactly what that copy indexed. */
 #include "internal.h"
+#include "dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,19 +31,6 @@ static int empty_dir(const char *dir, int *made)
 		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
 	closedir(d);
 	return empty ? 0 : fail(EEXIST, "%s is not empty", dir);
-}
-
-/* fsync of a file or directory: 0 or an errno. */
-static int sync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		err = errno;
-	close(fd);
-	return err;
 }
 
 /* The log's end that the index copied into dir holds (its meta record). */
@@ -102,11 +90,7 @@ static int copy_log(es_store *s, const char *dir)
 	if (err)
 		return fail(err, "copying the log to %s: %s", dir, strerror(err));
 	snprintf(path, sizeof path, "%s/state", dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
-		return fail(errno, "%s: %s", path, strerror(errno));
-	if (write(fd, "clean\n", 6) != 6 || fsync(fd) != 0)
-		err = errno ? errno : EIO;
-	close(fd);
+	err = dir_replace(path, "clean\n", 6);
 	return err ? fail(err, "%s: %s", path, strerror(err)) : 0;
 }
 
@@ -143,8 +127,8 @@ int es_backup(es_store *s, const char *dir)
 		unlink(path);	/* the copy makes its file with O_EXCL */
 		adopt_map(s);
 	}
-	if (rc == 0 && (rc = sync_path(path)) == 0) {
-		if ((err = copy_log(s, dir)) == 0 && (err = sync_path(dir)) != 0)
+	if (rc == 0 && (rc = dir_sync(path)) == 0) {
+		if ((err = copy_log(s, dir)) == 0 && (err = dir_sync(dir)) != 0)
 			err = fail(err, "%s: %s", dir, strerror(err));
 		if (err == 0)
 			return 0;

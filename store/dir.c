@@ -1,6 +1,6 @@
 /* dir.c — the store directory's own files beside LMDB's (see dir.h): the
- * single-writer lock, and the notification of commits that read-only
- * openers of the store watch for. */
+ * single-writer lock, the notification of commits that read-only openers
+ * of the store watch for, and writing small files durably. */
 #include "dir.h"
 
 #include <errno.h>
@@ -121,4 +121,53 @@ void dir_drain(int fd)
 
 	while (read(fd, buf, sizeof buf) > 0)
 		;	/* nonblocking: drained */
+}
+
+int dir_sync(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+int dir_replace(const char *path, const void *data, size_t n)
+{
+	char tmp[PATH_MAX + 8], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *p = data;
+	int fd, err = 0;
+
+	int dlen = !slash ? 1 : slash == path ? 1 : (int)(slash - path);
+
+	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp ||
+	    snprintf(dir, sizeof dir, "%.*s", dlen, !slash ? "." : slash == path ? "/" : path) >=
+	    (int)sizeof dir)
+		return ENAMETOOLONG;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return errno;
+	while (n > 0 && !err) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			err = w < 0 ? errno : EIO;
+		else {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
+	if (!err && fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	if (!err && rename(tmp, path) != 0)
+		err = errno;
+	if (!err)
+		err = dir_sync(dir);
+	if (err)
+		unlink(tmp);
+	return err;
 }

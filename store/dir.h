@@ -1,5 +1,6 @@
 /* dir.h — inside the store (not part of its API): the files the store
- * keeps in its directory beside LMDB's own, for open.c and commit.c.
+ * keeps in its directory beside LMDB's own, and writing such files
+ * durably (for open.c, commit.c, recover.c, backup.c and log.c).
  *
  *   esfs.lock   the single-writer lock: held (flock) by the one process
  *               that has the store open read-write, and holding its pid;
@@ -31,5 +32,14 @@ int dir_watch(const char *dir, int *fd, char *why, size_t size);
 
 /* Reads what a watch has to tell, so that it waits again. */
 void dir_drain(int fd);
+
+/* fsync of the file or directory at path: 0 or an errno. */
+int dir_sync(const char *path);
+
+/* Makes path hold exactly the n bytes at data, durably and at once: they
+ * go to path.new, flushed, renamed over path, and the directory flushed;
+ * a crash leaves path as it was or as asked, never in part. 0 or an
+ * errno (path.new removed). */
+int dir_replace(const char *path, const void *data, size_t n);
 
 #endif

@@ -1,6 +1,7 @@
 /* log.c — the store's append-only log file (see log.h and doc/log.md). */
 #include "log.h"
 #include "encode.h"
+#include "dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -164,54 +165,22 @@ static void ask_room(es_log *l, uint64_t need)
 
 /* ---- Opening. -------------------------------------------------------- */
 
-static int sync_dir_of(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 1;
-	int fd, err = 0;
-
-	if (n >= sizeof dir)
-		return ENAMETOOLONG;
-	memcpy(dir, slash ? path : ".", n);
-	dir[n] = '\0';
-	if (n == 0)
-		strcpy(dir, "/");
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		err = errno;
-	close(fd);
-	return err;
-}
-
 /* Makes a new, empty log at path: its header block written to a
  * temporary file, flushed, then renamed into place, so that a crash never
  * leaves a log without its header. */
 static int create_log(const char *path, char *why, size_t size)
 {
-	char hdr[LOG_HEADER] = {0}, tmp[4096 + 8];
+	char hdr[LOG_HEADER] = {0};
 	uint32_t salt;
-	int fd, err = 0;
+	int err;
 
-	if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-		return fail(why, size, ENAMETOOLONG, "%s: path too long", path);
 	if (getrandom(&salt, sizeof salt, 0) != sizeof salt)
 		return fail(why, size, errno, "%s: no random salt: %s", path, strerror(errno));
 	memcpy(hdr, LOG_MAGIC, 8);
 	put32(hdr + 8, salt);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		return fail(why, size, errno, "%s: %s", tmp, strerror(errno));
-	if ((err = write_all(fd, hdr, sizeof hdr, 0)) == 0 && fdatasync(fd) != 0)
-		err = errno;
-	close(fd);
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
-	if (!err)
-		err = sync_dir_of(path);
-	if (err)
-		unlink(tmp);
-	return err ? fail(why, size, err, "%s: cannot write its header: %s", path, strerror(err)) : 0;
+	if ((err = dir_replace(path, hdr, sizeof hdr)))
+		return fail(why, size, err, "%s: cannot write its header: %s", path, strerror(err));
+	return 0;
 }
 
 int log_open(const char *path, int read_only, es_log **out, char *why,

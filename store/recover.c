@@ -21,6 +21,7 @@
  * so it never claims more than the disk holds.
  */
 #include "internal.h"
+#include "dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,39 +99,14 @@ static int index_trusted(const char *state)
 	       this_boot(state, "recovering");
 }
 
-static int sync_dir(const es_store *s)
-{
-	int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) != 0)
-		err = errno;
-	close(fd);
-	return err;
-}
-
 /* Replaces the state file with text, durably. */
 static int state_write(const es_store *s, const char *text)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	size_t n = strlen(text);
-	ssize_t w;
-	int fd, err = 0;
+	char path[PATH_MAX];
+	int err;
 
 	path_of(s, "state", path, sizeof path);
-	path_of(s, "state.new", tmp, sizeof tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		return fail(errno, "%s: %s", tmp, strerror(errno));
-	if ((w = write(fd, text, n)) != (ssize_t)n)
-		err = w < 0 ? errno : EIO;
-	else if (fsync(fd) != 0)
-		err = errno;
-	close(fd);
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
-	if (!err)
-		err = sync_dir(s);
+	err = dir_replace(path, text, strlen(text));
 	return err ? fail(err, "%s: %s", path, strerror(err)) : 0;
 }
 
@@ -535,8 +511,8 @@ int convert_old(es_store *s)
 	 * log, puts it back); then the log's rename is the commit point. The
 	 * old file stays until the index built from the log has been counted
 	 * against it (convert_check, at every open until it matches). */
-	if (rename(data, old) != 0 || (errno = sync_dir(s)) ||
-	    rename(log_new, log_path) != 0 || (errno = sync_dir(s)))
+	if (rename(data, old) != 0 || (errno = dir_sync(s->dir)) ||
+	    rename(log_new, log_path) != 0 || (errno = dir_sync(s->dir)))
 		return fail(errno, "converting %s: %s", s->dir, strerror(errno));
 	unlink_in(s, "lock.mdb");
 	return 0;
