@@ -252,25 +252,17 @@ size_t envelope(char *b, const struct prepared *ev,
 }
 
 /* Indexes the event at pos, version of stream st, whose envelope is len
- * bytes at offset in the log. The caller updates the stream. */
+ * bytes at offset in the log, with `before` bytes of envelopes before it.
+ * The caller updates the stream. */
 int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 		uint64_t version, uint64_t pos, int64_t created,
 		const unsigned char *id, uint64_t offset, size_t len,
-		const char *type, size_t type_len)
+		uint64_t before, const char *type, size_t type_len)
 {
 	char rec[EVENT_REC];
 	unsigned char skey[16];
-	uint64_t before = 0;
 	int err;
 
-	if (pos > 1) {	/* the bytes before it: the previous event's, and its */
-		uint64_t prev = pos - 1;
-		MDB_val k = val(&prev, 8), v;
-		int rc = mdb_get(txn, s->dbi[DB_EVENTS], &k, &v);
-		if (rc)
-			return lmdb_fail(rc, "reading the event before");
-		before = get64((char *)v.mv_data + EV_BEFORE) + get64((char *)v.mv_data + EV_LEN);
-	}
 	put64(rec, st->id);
 	put64(rec + 8, version);
 	put64(rec + 16, (uint64_t)created);

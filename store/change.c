@@ -147,8 +147,7 @@ static int apply_events(es_store *s, MDB_txn *txn, const char *p, size_t len,
 			uint64_t at)
 {
 	es_stream st;
-	uint64_t head;
-	int64_t last;
+	uint64_t head, before;
 	int err;
 
 	if (len < EVENTS_HDR)
@@ -161,7 +160,7 @@ static int apply_events(es_store *s, MDB_txn *txn, const char *p, size_t len,
 		return err == ENOENT ? bad("events of a missing stream", at) : err;
 	memcpy(name, st.name, st.name_len);	/* LMDB's copy may move as we write */
 	st.name = name;
-	if ((err = last_event(s, txn, &head, &last)))
+	if ((err = log_bytes(s, txn, &head, &before)))
 		return err;
 	if (version != st.version + 1 || pos != head + 1 || n == 0)
 		return bad("events out of order", at);
@@ -175,9 +174,10 @@ static int apply_events(es_store *s, MDB_txn *txn, const char *p, size_t len,
 			return bad("an events op cut short", at);
 		if ((err = store_event(s, txn, &st, version + i, pos + i, created,
 				       (const unsigned char *)e,
-				       at + off + EVENT_OP_HDR + tlen, elen,
+				       at + off + EVENT_OP_HDR + tlen, elen, before,
 				       e + EVENT_OP_HDR, tlen)))
 			return err;
+		before += elen;
 		off += EVENT_OP_HDR + tlen + elen;
 	}
 	if (off != len)

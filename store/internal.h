@@ -248,6 +248,7 @@ int find_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
 int event_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out);
 int event_head_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out);
 int last_event(es_store *s, MDB_txn *txn, uint64_t *pos, int64_t *created);
+int log_bytes(es_store *s, MDB_txn *txn, uint64_t *head, uint64_t *bytes);
 int walk(es_read *r, int db, const void *from, size_t flen,
 	 step_fn step, void *ctx);
 int stop_or(int cb);
@@ -320,7 +321,7 @@ size_t envelope(char *b, const struct prepared *ev,
 int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 		uint64_t version, uint64_t pos, int64_t created,
 		const unsigned char *id, uint64_t offset, size_t len,
-		const char *type, size_t type_len);
+		uint64_t before, const char *type, size_t type_len);
 int append_events(es_store *s, MDB_txn *txn, const es_stream *st,
 		  uint64_t head, int64_t created, const struct prepared *ev,
 		  size_t n);

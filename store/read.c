@@ -368,30 +368,44 @@ uint64_t entries(es_read *r, int db)
 	return mdb_stat(r->txn, r->s->dbi[db], &st) == 0 ? st.ms_entries : 0;
 }
 
+/* The head, and the bytes of the envelopes up to it (the last event's
+ * before and its own): one cursor step for a whole OP_EVENTS. */
+int log_bytes(es_store *s, MDB_txn *txn, uint64_t *head, uint64_t *bytes)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->dbi[DB_EVENTS], &c);
+
+	if (rc)
+		return lmdb_fail(rc, "opening a cursor");
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	*head = *bytes = 0;
+	if (rc == 0 && v.mv_size == EVENT_REC) {
+		*head = get64(k.mv_data);
+		*bytes = get64((char *)v.mv_data + EV_BEFORE) + get64((char *)v.mv_data + EV_LEN);
+	} else if (rc == 0) {
+		rc = MDB_CORRUPTED;
+	}
+	mdb_cursor_close(c);
+	return rc && rc != MDB_NOTFOUND ? lmdb_fail(rc, "reading the head") : 0;
+}
+
 int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes)
 {
 	uint64_t head;
-	int64_t created;
-	es_event ev;
-	MDB_val k, v;
-	int err = last_event(r->s, r->txn, &head, &created);
+	int err = log_bytes(r->s, r->txn, &head, bytes);
 
 	if (err)
 		return err;
 	if (position == 0 || position > head + 1)
 		return fail(ENOENT, "no global position %llu", (unsigned long long)position);
-	*bytes = 0;
-	if (head == 0)
-		return 0;
-	/* Position head + 1: the bytes before the head, and the head's. */
-	uint64_t at = position > head ? head : position;
-	k = val(&at, 8);
-	int rc = mdb_get(r->txn, r->s->dbi[DB_EVENTS], &k, &v);
-	if (rc)
-		return lmdb_fail(rc, "reading an event");
-	if ((err = decode_event_head(at, &v, &ev)))
-		return err;
-	*bytes = get64((char *)v.mv_data + EV_BEFORE) + (position > head ? ev.json_len : 0);
+	if (position <= head) {
+		MDB_val k = val(&position, 8), v;
+		int rc = mdb_get(r->txn, r->s->dbi[DB_EVENTS], &k, &v);
+		if (rc)
+			return lmdb_fail(rc, "reading an event");
+		*bytes = get64((char *)v.mv_data + EV_BEFORE);
+	}
 	return 0;
 }
 
