@@ -4,8 +4,8 @@
  *
  *   esfs.lock   the single-writer lock: held (flock) by the one process
  *               that has the store open read-write, and holding its pid;
- *               there only while it is held. Touched after every commit,
- *               which is what a watch (below) waits for.
+ *               there only while it is held. Read after every commit
+ *               (dir_published), which is what a watch (below) waits for.
  *
  * A function that can fail returns 0 or an errno, and then writes the
  * reason into why (size bytes). */
@@ -27,7 +27,8 @@ void dir_unlock(const char *dir, int fd);
 void dir_published(int fd);
 
 /* A nonblocking descriptor that becomes readable when a file of dir
- * changes: a commit written (data.mdb) or published (esfs.lock). */
+ * changes or is read: a commit written (data.mdb) or published
+ * (esfs.lock). */
 int dir_watch(const char *dir, int *fd, char *why, size_t size);
 
 /* Reads what a watch has to tell, so that it waits again. */
