@@ -51,7 +51,7 @@ static int do_stream_create(es_store *s, MDB_txn *txn, void *p)
 	return create_stream(s, txn, a->name, a->len, now_us(), &st);
 }
 
-int es_stream_create(es_store *s, const char *name, size_t len)
+int local_stream_create(es_store *s, const char *name, size_t len)
 {
 	struct name_arg a = {name, len};
 	int err = es_name_check(name, len, why_buf, sizeof why_buf);
@@ -73,7 +73,7 @@ static int do_stream_remove(es_store *s, MDB_txn *txn, void *p)
 	return op_put(s, txn, OP_STREAM_REMOVE, &st.id, 1, NULL, 0);
 }
 
-int es_stream_remove(es_store *s, const char *name, size_t len)
+int local_stream_remove(es_store *s, const char *name, size_t len)
 {
 	struct name_arg a = {name, len};
 
@@ -356,7 +356,7 @@ static int do_append(es_store *s, MDB_txn *txn, void *p)
 	return 0;
 }
 
-int es_append(es_store *s, const char *name, size_t len, int64_t expected,
+int local_append(es_store *s, const char *name, size_t len, int64_t expected,
 	      const es_event_in *ev, size_t n, es_appended *out)
 {
 	struct append_arg a = {name, len, expected, NULL, n, out};

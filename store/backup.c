@@ -107,7 +107,7 @@ static void remove_copy(const char *dir, int made)
 		rmdir(dir);
 }
 
-int es_backup(es_store *s, const char *dir)
+int local_backup(es_store *s, const char *dir)
 {
 	char path[PATH_MAX];
 	int made, rc, err = empty_dir(dir, &made);

@@ -273,7 +273,7 @@ static int do_import(es_store *s, MDB_txn *txn, void *p)
 	return 0;
 }
 
-int es_import_batch(es_store *s, const es_import *items, size_t n)
+int local_import_batch(es_store *s, const es_import *items, size_t n)
 {
 	struct import_arg a = {items, n};
 

@@ -98,6 +98,7 @@ extern const struct db_spec db_spec[DB_COUNT];	/* open.c */
 #define CHECKPOINT_HDR 24	/* position, updated, has_position; then name */
 
 struct es_store {
+	const struct es_backend *be;	/* &es_local_backend (backend.h) */
 	MDB_env *env;
 	char *dir;		/* absolute */
 	int lock_fd;		/* dir/esfs.lock (dir.h) when read-write, else -1 */
@@ -130,6 +131,7 @@ struct es_store {
 };
 
 struct es_read {
+	const struct es_backend *be;	/* &es_local_backend (backend.h) */
 	es_store *s;
 	MDB_txn *txn;
 	size_t walked;		/* bytes its walks went through */
@@ -336,6 +338,60 @@ int store_checkpoint(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		     int64_t updated);
 int checkpoint_id(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 		  int *created);
+
+/* The local backend's operations, tabled in local.c: each does what
+ * store.h says of the public function es_NAME. */
+void local_close(es_store *s);
+int local_watch_open(es_store *s, int *fd);
+void local_watch_drain(es_store *s);
+int local_stream_create(es_store *s, const char *name, size_t len);
+int local_stream_remove(es_store *s, const char *name, size_t len);
+int local_append(es_store *s, const char *name, size_t len, int64_t expected,
+	      const es_event_in *ev, size_t n, es_appended *out);
+int local_snapshot_put(es_store *s, const char *name, size_t len,
+		    uint64_t version, const char *data, size_t data_len);
+int local_snapshot_delete(es_store *s, const char *name, size_t len);
+int local_checkpoint_reserve(es_store *s, const char *name, size_t len,
+			  uint64_t *id);
+int local_checkpoint_put(es_store *s, const char *name, size_t len,
+		      uint64_t position);
+int local_checkpoint_delete(es_store *s, const char *name, size_t len);
+int local_read_begin(es_store *s, es_read **out);
+void local_read_end(es_read *r);
+int local_head(es_read *r, uint64_t *position, int64_t *created_us);
+int local_stream_count(es_read *r, uint64_t *count);
+int local_stream_get(es_read *r, const char *name, size_t len, es_stream *out);
+int local_stream_get_id(es_read *r, uint64_t id, es_stream *out);
+int local_event_get(es_read *r, uint64_t position, es_event *out);
+int local_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
+		    es_event *out);
+int local_log_bytes(es_read *r, uint64_t position, uint64_t *bytes);
+int local_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out);
+int local_checkpoint_get(es_read *r, const char *name, size_t len,
+		      es_checkpoint *out);
+int local_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out);
+int local_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+int local_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
+		   es_event_fn fn, void *arg);
+int local_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg);
+int local_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn,
+		      void *arg);
+int local_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn,
+			void *arg);
+int local_view_get(es_read *r, int kind, const char *name, size_t len,
+		es_view *out);
+int local_view_get_id(es_read *r, uint64_t id, es_view *out);
+int local_view_has(es_read *r, uint64_t id, uint64_t position);
+int local_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn,
+		  void *arg);
+int local_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn,
+		 void *arg);
+int local_stats_get(es_read *r, es_stats *out);
+int local_statfs(es_store *s, struct statvfs *out);
+int local_backup(es_store *s, const char *dir);
+int local_import_batch(es_store *s, const es_import *items, size_t n);
+int local_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
+	      void *arg, uint64_t *problems);
 
 /* import.c */
 void envelope_free(struct envelope_fields *f);

@@ -4,6 +4,7 @@
  * slots, es_mkdirs, the commit notification (es_watch_*), es_file_bytes
  * and es_statfs. */
 #include "internal.h"
+#include "backend.h"
 #include "dir.h"
 
 #include <errno.h>
@@ -286,7 +287,7 @@ static int open_writer(es_store *s, const es_options *opts)
 	return err ? err : recover_end(s);
 }
 
-int es_open(const char *dir, const es_options *opts, es_store **out)
+int local_open(const char *dir, const es_options *opts, es_store **out)
 {
 	es_store *s = calloc(1, sizeof *s);
 	pthread_rwlockattr_t attr;
@@ -294,6 +295,7 @@ int es_open(const char *dir, const es_options *opts, es_store **out)
 
 	if (!s)
 		return fail(ENOMEM, "out of memory");
+	s->be = &es_local_backend;
 	s->read_only = opts && opts->read_only;
 	s->max_event = opts && opts->max_event ? opts->max_event : ES_MAX_EVENT_DEFAULT;
 	pthread_rwlockattr_init(&attr);
@@ -335,7 +337,7 @@ out_free:
 	return err;
 }
 
-void es_close(es_store *s)
+void local_close(es_store *s)
 {
 	if (!s)
 		return;
@@ -344,7 +346,7 @@ void es_close(es_store *s)
 	store_free(s);
 }
 
-int es_watch_open(es_store *s, int *fd)
+int local_watch_open(es_store *s, int *fd)
 {
 	int err;
 
@@ -354,7 +356,7 @@ int es_watch_open(es_store *s, int *fd)
 	return 0;
 }
 
-void es_watch_drain(es_store *s)
+void local_watch_drain(es_store *s)
 {
 	if (s->watch_fd >= 0)
 		dir_drain(s->watch_fd);
@@ -377,7 +379,7 @@ int es_file_bytes(const char *dir, uint64_t *bytes)
 	return 0;
 }
 
-int es_statfs(es_store *s, struct statvfs *out)
+int local_statfs(es_store *s, struct statvfs *out)
 {
 	int fd, rc = mdb_env_get_fd(s->env, &fd);
 

@@ -3,18 +3,20 @@
  * walks over them, es_head, and es_stats_get. The views' own reads are in
  * views.c. */
 #include "internal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-int es_read_begin(es_store *s, es_read **out)
+int local_read_begin(es_store *s, es_read **out)
 {
 	es_read *r = calloc(1, sizeof *r);
 	int err;
 
 	if (!r)
 		return fail(ENOMEM, "out of memory");
+	r->be = &es_local_backend;
 	r->s = s;
 	err = txn_begin(s, MDB_RDONLY, &r->txn);
 	if (err) {
@@ -25,7 +27,7 @@ int es_read_begin(es_store *s, es_read **out)
 	return 0;
 }
 
-void es_read_end(es_read *r)
+void local_read_end(es_read *r)
 {
 	if (!r)
 		return;
@@ -56,12 +58,12 @@ int find_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
 	return 0;
 }
 
-int es_stream_get(es_read *r, const char *name, size_t len, es_stream *out)
+int local_stream_get(es_read *r, const char *name, size_t len, es_stream *out)
 {
 	return find_stream(r->s, r->txn, name, len, out);
 }
 
-int es_stream_get_id(es_read *r, uint64_t id, es_stream *out)
+int local_stream_get_id(es_read *r, uint64_t id, es_stream *out)
 {
 	MDB_val k = val(&id, 8), v;
 	int rc = mdb_get(r->txn, r->s->dbi[DB_STREAMS], &k, &v);
@@ -97,12 +99,12 @@ int event_head_at(es_store *s, MDB_txn *txn, uint64_t pos, es_event *out)
 	return event_get(s, txn, pos, out, 1);
 }
 
-int es_event_get(es_read *r, uint64_t position, es_event *out)
+int local_event_get(es_read *r, uint64_t position, es_event *out)
 {
 	return event_at(r->s, r->txn, position, out);
 }
 
-int es_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
+int local_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
 		    es_event *out)
 {
 	unsigned char key[16];
@@ -140,17 +142,17 @@ int last_event(es_store *s, MDB_txn *txn, uint64_t *pos, int64_t *created)
 	return 0;
 }
 
-int es_head(es_read *r, uint64_t *position, int64_t *created_us)
+int local_head(es_read *r, uint64_t *position, int64_t *created_us)
 {
 	return last_event(r->s, r->txn, position, created_us);
 }
 
-int es_stream_count(es_read *r, uint64_t *count)
+int local_stream_count(es_read *r, uint64_t *count)
 {
 	return meta_get(r->s, r->txn, "stream_count", count);
 }
 
-int es_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out)
+int local_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out)
 {
 	MDB_val k = val(&stream_id, 8), v;
 	int rc = mdb_get(r->txn, r->s->dbi[DB_SNAPSHOTS], &k, &v);
@@ -163,7 +165,7 @@ int es_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out)
 	return 0;
 }
 
-int es_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out)
+int local_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out)
 {
 	MDB_val k = val(&id, 8), v;
 	int rc = mdb_get(r->txn, r->s->dbi[DB_CHECKPOINTS], &k, &v);
@@ -176,7 +178,7 @@ int es_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out)
 	return 0;
 }
 
-int es_checkpoint_get(es_read *r, const char *name, size_t len,
+int local_checkpoint_get(es_read *r, const char *name, size_t len,
 		      es_checkpoint *out)
 {
 	uint64_t id;
@@ -189,7 +191,7 @@ int es_checkpoint_get(es_read *r, const char *name, size_t len,
 		return fail(ENOENT, "no checkpoint %.*s", (int)len, name);
 	if (rc)
 		return rc;
-	return es_checkpoint_get_id(r, id, out);
+	return local_checkpoint_get_id(r, id, out);
 }
 
 /* ---- Walks. ---------------------------------------------------------- */
@@ -238,7 +240,7 @@ static int log_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 
-int es_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg)
+int local_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, 0};
 
@@ -261,7 +263,7 @@ static int stream_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 
-int es_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
+int local_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
 		   es_event_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, stream_id};
@@ -282,7 +284,7 @@ static int streams_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return stop_or(((es_stream_fn)w->fn)(w->arg, &st));
 }
 
-int es_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg)
+int local_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, 0};
 
@@ -296,13 +298,13 @@ static int snapshots_step(es_read *r, const MDB_val *k, const MDB_val *v, void *
 	es_stream st;
 
 	decode_snapshot(get64(k->mv_data), v, &sn);
-	int err = es_stream_get_id(r, sn.stream_id, &st);
+	int err = local_stream_get_id(r, sn.stream_id, &st);
 	if (err)
 		return err == ENOENT ? fail(EIO, "a snapshot of a missing stream") : err;
 	return stop_or(((es_snapshot_fn)w->fn)(w->arg, &sn, &st));
 }
 
-int es_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn, void *arg)
+int local_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, 0};
 
@@ -321,7 +323,7 @@ static int checkpoints_step(es_read *r, const MDB_val *k, const MDB_val *v, void
 	return stop_or(((es_checkpoint_fn)w->fn)(w->arg, &cp));
 }
 
-int es_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn, void *arg)
+int local_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, 0};
 
@@ -390,7 +392,7 @@ int log_bytes(es_store *s, MDB_txn *txn, uint64_t *head, uint64_t *bytes)
 	return rc && rc != MDB_NOTFOUND ? lmdb_fail(rc, "reading the head") : 0;
 }
 
-int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes)
+int local_log_bytes(es_read *r, uint64_t position, uint64_t *bytes)
 {
 	uint64_t head;
 	int err = log_bytes(r->s, r->txn, &head, bytes);
@@ -409,7 +411,7 @@ int es_log_bytes(es_read *r, uint64_t position, uint64_t *bytes)
 	return 0;
 }
 
-int es_stats_get(es_read *r, es_stats *out)
+int local_stats_get(es_read *r, es_stats *out)
 {
 	MDB_envinfo info;
 	MDB_stat st;
@@ -420,7 +422,7 @@ int es_stats_get(es_read *r, es_stats *out)
 	out->streams = entries(r, DB_STREAMS);
 	out->events = entries(r, DB_EVENTS);
 	out->snapshots = entries(r, DB_SNAPSHOTS);
-	if ((err = es_checkpoints_walk(r, 0, count_checkpoint, &out->checkpoints)) ||
+	if ((err = local_checkpoints_walk(r, 0, count_checkpoint, &out->checkpoints)) ||
 	    (err = count_views(r, ES_CATEGORY, &out->categories)) ||
 	    (err = count_views(r, ES_TYPE, &out->types)) ||
 	    (err = last_event(r->s, r->txn, &out->head, &created)))

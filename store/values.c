@@ -64,7 +64,7 @@ static int do_snapshot_put(es_store *s, MDB_txn *txn, void *p)
 	return err;
 }
 
-int es_snapshot_put(es_store *s, const char *name, size_t len,
+int local_snapshot_put(es_store *s, const char *name, size_t len,
 		    uint64_t version, const char *data, size_t data_len)
 {
 	struct snapshot_arg a = {name, len, version, NULL, 0};
@@ -101,7 +101,7 @@ static int do_snapshot_delete(es_store *s, MDB_txn *txn, void *p)
 	return op_put(s, txn, OP_SNAPSHOT_DELETE, &st.id, 1, NULL, 0);
 }
 
-int es_snapshot_delete(es_store *s, const char *name, size_t len)
+int local_snapshot_delete(es_store *s, const char *name, size_t len)
 {
 	struct name_arg a = {name, len};
 
@@ -163,7 +163,7 @@ static int do_checkpoint_reserve(es_store *s, MDB_txn *txn, void *p)
 	return store_checkpoint(s, txn, a, now_us());
 }
 
-int es_checkpoint_reserve(es_store *s, const char *name, size_t len, uint64_t *id)
+int local_checkpoint_reserve(es_store *s, const char *name, size_t len, uint64_t *id)
 {
 	struct checkpoint_arg a = {name, len, 0, 0, 0};
 	int err = es_name_check(name, len, why_buf, sizeof why_buf);
@@ -193,7 +193,7 @@ static int do_checkpoint_put(es_store *s, MDB_txn *txn, void *p)
 	return store_checkpoint(s, txn, a, now_us());
 }
 
-int es_checkpoint_put(es_store *s, const char *name, size_t len, uint64_t position)
+int local_checkpoint_put(es_store *s, const char *name, size_t len, uint64_t position)
 {
 	struct checkpoint_arg a = {name, len, position, 1, 0};
 	int err = es_name_check(name, len, why_buf, sizeof why_buf);
@@ -223,7 +223,7 @@ static int do_checkpoint_delete(es_store *s, MDB_txn *txn, void *p)
 	return store_checkpoint(s, txn, a, now_us());
 }
 
-int es_checkpoint_delete(es_store *s, const char *name, size_t len)
+int local_checkpoint_delete(es_store *s, const char *name, size_t len)
 {
 	struct checkpoint_arg a = {name, len, 0, 0, 0};
 

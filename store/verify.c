@@ -49,7 +49,7 @@ static int in_view(struct verify *v, int kind, const char *name, size_t len, uin
 
 	view_key(key, kind, name, len);
 	return get_u64(v->r->txn, v->r->s->dbi[DB_VIEW_NAMES], key, 1 + len, &id) == 0 &&
-	       es_view_has(v->r, id, pos) == 0;
+	       local_view_has(v->r, id, pos) == 0;
 }
 
 /* One event: its record, its envelope, and each index entry for it. */
@@ -250,7 +250,7 @@ static int verify_snapshot_record(es_read *r, const MDB_val *k, const MDB_val *v
 		return 0;
 	}
 	decode_snapshot(sid, val_, &sn);
-	int err = es_stream_get_id(r, sid, &st);
+	int err = local_stream_get_id(r, sid, &st);
 	if (err == ENOENT)
 		problem(v, "a snapshot of stream %llu, which does not exist", (unsigned long long)sid);
 	return err == ENOENT ? 0 : err ? err : verify_snapshot(v, &sn, &st);
@@ -328,13 +328,13 @@ static void same_count(struct verify *v, int names, int db)
 			(unsigned long long)a, (unsigned long long)b, db_spec[db].name);
 }
 
-int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
+int local_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	      void *arg, uint64_t *problems)
 {
 	struct verify v = {.problem = problem_fn, .arg = arg};
 	uint64_t events = 0, categorized = 0, versions = 0, head, zero = 0, stream_count;
 	int64_t created;
-	int err = es_read_begin(s, &v.r);
+	int err = local_read_begin(s, &v.r);
 
 	if (err)
 		return err;
@@ -356,7 +356,7 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	 * add up to the events means each stream has 1 … its version. */
 	void *sarg[2] = {&v, &versions};
 	if (!err)
-		err = es_streams_walk(v.r, 0, verify_stream, sarg);
+		err = local_streams_walk(v.r, 0, verify_stream, sarg);
 	if (!err && versions != events)
 		problem(&v, "the streams' versions add up to %llu, for %llu events",
 			(unsigned long long)versions, (unsigned long long)events);
@@ -371,7 +371,7 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 		err = last_event(s, v.r->txn, &head, &created);
 	void *carg[2] = {&v, &head};
 	if (!err)
-		err = es_checkpoints_walk(v.r, 0, verify_checkpoint, carg);
+		err = local_checkpoints_walk(v.r, 0, verify_checkpoint, carg);
 	if (!err)
 		err = walk(v.r, DB_CHECKPOINTS, &zero, 8, verify_checkpoint_name, &v);
 	same_count(&v, DB_CHECKPOINT_NAMES, DB_CHECKPOINTS);
@@ -384,7 +384,7 @@ int es_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 		counter_past(&v, "next_category", v.max_view[ES_CATEGORY]);
 		counter_past(&v, "next_type", v.max_view[ES_TYPE]);
 	}
-	es_read_end(v.r);
+	local_read_end(v.r);
 	*problems = v.problems;
 	return err;
 }

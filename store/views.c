@@ -41,7 +41,7 @@ static int view_at(es_read *r, uint64_t id, const MDB_val *v, es_view *out)
 	return 0;
 }
 
-int es_view_get_id(es_read *r, uint64_t id, es_view *out)
+int local_view_get_id(es_read *r, uint64_t id, es_view *out)
 {
 	unsigned char key[8];
 	MDB_val k = val(key, 8), v;
@@ -55,7 +55,7 @@ int es_view_get_id(es_read *r, uint64_t id, es_view *out)
 	return view_at(r, id, &v, out);
 }
 
-int es_view_get(es_read *r, int kind, const char *name, size_t len, es_view *out)
+int local_view_get(es_read *r, int kind, const char *name, size_t len, es_view *out)
 {
 	unsigned char key[1 + 255];
 	uint64_t id;
@@ -67,10 +67,10 @@ int es_view_get(es_read *r, int kind, const char *name, size_t len, es_view *out
 	if (rc == MDB_NOTFOUND)
 		return fail(ENOENT, "no %s %.*s", kind == ES_CATEGORY ? "category" : "event type",
 			    (int)len, name);
-	return rc ? rc : es_view_get_id(r, id, out);
+	return rc ? rc : local_view_get_id(r, id, out);
 }
 
-int es_view_has(es_read *r, uint64_t id, uint64_t position)
+int local_view_has(es_read *r, uint64_t id, uint64_t position)
 {
 	unsigned char key[16];
 	MDB_val k = val(key, 16), v;
@@ -98,7 +98,7 @@ static int views_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return err ? err : stop_or(((es_view_fn)w->fn)(w->arg, &view));
 }
 
-int es_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn, void *arg)
+int local_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, (uint64_t)kind};
 	uint64_t first = (uint64_t)kind << VIEW_KIND_SHIFT;
@@ -123,7 +123,7 @@ static int view_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 
-int es_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn, void *arg)
+int local_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, id};
 	unsigned char key[16];

@@ -1,0 +1,48 @@
+/* local.c — the local backend's table of operations (backend.h): a store
+ * in a directory, its log the durable record and LMDB its index
+ * (doc/log.md). The operations are in open.c, append.c, values.c,
+ * read.c, views.c, backup.c, import.c and verify.c. */
+#include "internal.h"
+#include "backend.h"
+
+const struct es_backend es_local_backend = {
+	.name = "local",
+	.close = local_close,
+	.watch_open = local_watch_open,
+	.watch_drain = local_watch_drain,
+	.stream_create = local_stream_create,
+	.stream_remove = local_stream_remove,
+	.append = local_append,
+	.snapshot_put = local_snapshot_put,
+	.snapshot_delete = local_snapshot_delete,
+	.checkpoint_reserve = local_checkpoint_reserve,
+	.checkpoint_put = local_checkpoint_put,
+	.checkpoint_delete = local_checkpoint_delete,
+	.read_begin = local_read_begin,
+	.read_end = local_read_end,
+	.head = local_head,
+	.stream_count = local_stream_count,
+	.stream_get = local_stream_get,
+	.stream_get_id = local_stream_get_id,
+	.event_get = local_event_get,
+	.stream_event = local_stream_event,
+	.log_bytes = local_log_bytes,
+	.snapshot_get = local_snapshot_get,
+	.checkpoint_get = local_checkpoint_get,
+	.checkpoint_get_id = local_checkpoint_get_id,
+	.log_walk = local_log_walk,
+	.stream_walk = local_stream_walk,
+	.streams_walk = local_streams_walk,
+	.snapshots_walk = local_snapshots_walk,
+	.checkpoints_walk = local_checkpoints_walk,
+	.view_get = local_view_get,
+	.view_get_id = local_view_get_id,
+	.view_has = local_view_has,
+	.views_walk = local_views_walk,
+	.view_walk = local_view_walk,
+	.stats_get = local_stats_get,
+	.statfs = local_statfs,
+	.backup = local_backup,
+	.import_batch = local_import_batch,
+	.verify = local_verify,
+};
