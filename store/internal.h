@@ -54,6 +54,7 @@
 #define ES_INTERNAL_H
 
 #include "store.h"
+#include "common.h"
 #include "encode.h"
 #include "json.h"
 #include "log.h"
@@ -137,9 +138,6 @@ struct es_read {
 	size_t walked;		/* bytes its walks went through */
 };
 
-/* The reason of the last failure, es_why's (errors.c). */
-extern _Thread_local char why_buf[512];
-
 /* A change, which write_txn (commit.c) runs in a write transaction: it
  * returns 0 to commit, NO_CHANGE to succeed without writing, or an error. */
 typedef int (*write_fn)(es_store *s, MDB_txn *txn, void *arg);
@@ -176,19 +174,6 @@ struct name_arg {
 	size_t len;
 };
 
-/* One event to append, validated and compacted before the transaction. */
-struct prepared {
-	const char *type;
-	size_t type_len;
-	unsigned char id[16];
-	int given_id;
-	uint32_t schema_version;
-	char *data, *meta;
-	size_t data_len, meta_len;
-};
-
-/* Fixed bytes of an envelope, its numbers at their widest included. */
-#define ENVELOPE_FIXED 256
 
 /* The argument of a change to a checkpoint (values.c, import.c). */
 struct checkpoint_arg {
@@ -213,8 +198,7 @@ struct envelope_fields {
 	size_t len;
 };
 
-/* errors.c */
-int fail(int err, const char *fmt, ...);
+/* errors.c (fail is in common.h) */
 int lmdb_fail(int rc, const char *what);
 
 /* records.c */
@@ -225,7 +209,6 @@ int decode_event_head(uint64_t pos, const MDB_val *v, es_event *ev);
 void decode_stream(uint64_t id, const MDB_val *v, es_stream *st);
 void decode_snapshot(uint64_t sid, const MDB_val *v, es_snapshot *sn);
 void decode_checkpoint(uint64_t id, const MDB_val *v, es_checkpoint *cp);
-int64_t now_us(void);
 int get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
 	    uint64_t *out);
 int put_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
@@ -257,7 +240,6 @@ int stop_or(int cb);
 uint64_t entries(es_read *r, int db);
 
 /* views.c */
-size_t category_len(const char *name, size_t len);
 int index_event(es_store *s, MDB_txn *txn, uint64_t pos,
 		const char *stream, size_t slen, const char *type,
 		size_t tlen);

@@ -88,14 +88,6 @@ void decode_checkpoint(uint64_t id, const MDB_val *v, es_checkpoint *cp)
 	cp->name_len = v->mv_size - CHECKPOINT_HDR;
 }
 
-int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 size_t es_time_format(int64_t us, char *buf)
 {
 	time_t sec = (time_t)(us / 1000000);

@@ -135,15 +135,6 @@ int local_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn, void
 
 /* ---- Views. ---------------------------------------------------------- */
 
-/* The category of a stream: the part of its name before the first '-';
- * 0 when there is none. */
-size_t category_len(const char *name, size_t len)
-{
-	const char *dash = memchr(name, '-', len);
-
-	return dash ? (size_t)(dash - name) : 0;
-}
-
 /* Finds the view of kind and name, or makes it. */
 static int view_id(es_store *s, MDB_txn *txn, int kind, const char *name,
 		   size_t len, uint64_t *id)
