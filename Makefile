@@ -22,11 +22,11 @@ BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 UNITDIR = $(PREFIX)/lib/systemd/system
 DOCDIR = $(PREFIX)/share/doc/esfs
-PKGS = fuse3 lmdb jansson uuid zlib
+PKGS = fuse3 lmdb jansson uuid zlib libpq
 
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
-	uuid-dev zlib1g-dev fuse3 perl jq rsync procps util-linux valgrind \
+	uuid-dev zlib1g-dev libpq-dev postgresql fuse3 perl jq rsync procps util-linux valgrind \
 	clang libclang-rt-14-dev python3 systemd nodejs
 
 CFLAGS ?= -O2 -g
@@ -38,7 +38,8 @@ LDLIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
 O ?= build
 ESFS_BIN ?= bin/esfs
 CTL_BIN ?= bin/esfsctl
-STORE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard store/*.c))
+STORE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard store/*.c store/pg/*.c)) \
+	$(O)/store/pg/schema.o
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
@@ -62,7 +63,17 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(STORE_OBJ): $(wildcard store/*.h)
+$(STORE_OBJ): $(wildcard store/*.h store/pg/*.h)
+
+# The PostgreSQL backend's schema (store/pg/schema.sql), as a C string.
+$(O)/store/pg/schema.c: store/pg/schema.sql
+	@mkdir -p $(dir $@)
+	{ echo '/* made from store/pg/schema.sql by the Makefile */'; \
+	  echo 'const char pg_schema_sql[] ='; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $<; echo ';'; } > $@
+
+$(O)/store/pg/schema.o: $(O)/store/pg/schema.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 $(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h
 $(CTL_OBJ): override CFLAGS += -Istore

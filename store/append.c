@@ -82,8 +82,6 @@ int local_stream_remove(es_store *s, const char *name, size_t len)
 
 /* ---- Appends. -------------------------------------------------------- */
 
-/* One event to append, validated and compacted before the transaction. */
-
 struct append_arg {
 	const char *name;
 	size_t len;

@@ -3,6 +3,7 @@
  * chooses the backend: a postgresql:// or postgres:// URI is a
  * PostgreSQL store (pg/), anything else a directory (local.c). */
 #include "backend.h"
+#include "pg/pg.h"
 
 #include <string.h>
 
@@ -11,7 +12,7 @@
 
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
-	return local_open(dir, opts, out);
+	return pg_is_uri(dir) ? pg_open(dir, opts, out) : local_open(dir, opts, out);
 }
 
 void es_close(es_store *s)

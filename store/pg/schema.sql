@@ -220,3 +220,60 @@ BEGIN
 	o_first_version := st.version + 1;
 	o_first_position := h.global_position + 1;
 END $$;
+
+-- es_snapshot_put: the line as snapshots/S holds it, built here with the
+-- server's time; p_quoted is the stream's name as a JSON string.
+CREATE FUNCTION esfs_snapshot_put(p_stream text, p_quoted text, p_version bigint,
+	p_data text, OUT o_err text, OUT o_why text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	st streams%ROWTYPE;
+	created bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+BEGIN
+	SELECT * INTO st FROM streams WHERE name = p_stream;
+	IF NOT FOUND THEN
+		o_err := 'ENOENT';
+		o_why := format('no stream %s', p_stream);
+		RETURN;
+	END IF;
+	IF p_version < 1 OR p_version > st.version THEN
+		o_err := 'EINVAL';
+		o_why := format('snapshot version %s is outside 1 … %s, the versions of stream %s',
+				p_version, st.version, p_stream);
+		RETURN;
+	END IF;
+	INSERT INTO snapshots VALUES (st.id, p_stream, p_version, p_data::json,
+		timestamp with time zone 'epoch' + created * interval '1 microsecond', created,
+		'{"stream_id":' || p_quoted || ',"version":' || p_version || ',"created_at":"' ||
+		esfs_time(created) || '","data":' || p_data || E'}\n')
+	ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data,
+		created_at = EXCLUDED.created_at, created_us = EXCLUDED.created_us,
+		line = EXCLUDED.line;
+END $$;
+
+-- es_checkpoint_put: at most the head; made when missing.
+CREATE FUNCTION esfs_checkpoint_put(p_name text, p_position bigint,
+	OUT o_err text, OUT o_why text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	head bigint;
+	now_us bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+BEGIN
+	SELECT global_position INTO head FROM esfs_head;
+	IF p_position > head THEN
+		o_err := 'EINVAL';
+		o_why := format('checkpoint position %s is beyond the last global position, %s',
+				p_position, head);
+		RETURN;
+	END IF;
+	UPDATE subscription_checkpoints SET position = p_position,
+		updated_at = timestamp with time zone 'epoch' + now_us * interval '1 microsecond',
+		updated_us = now_us
+		WHERE name = p_name;
+	IF NOT FOUND THEN	-- (an id is taken only for a new name)
+		INSERT INTO subscription_checkpoints VALUES (nextval('esfs_ids'), p_name, p_position,
+			timestamp with time zone 'epoch' + now_us * interval '1 microsecond', now_us)
+		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
+			updated_at = EXCLUDED.updated_at, updated_us = EXCLUDED.updated_us;
+	END IF;
+END $$;

@@ -1,0 +1,339 @@
+/* conn.c — the PostgreSQL backend's connections (a small pool), opening a
+ * store (its schema made on first use), and the commit notification: a
+ * thread that LISTENs on its own connection, and polls the head as well,
+ * since a notification is lost with a connection. */
+#include "pg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define WATCH_POLL_MS 1000	/* the head is read this often regardless */
+#define SCHEMA_VERSION 1
+
+int pg_is_uri(const char *name)
+{
+	return strncmp(name, "postgresql://", 13) == 0 || strncmp(name, "postgres://", 11) == 0;
+}
+
+/* The server's message on one line, without its trailing newline. */
+static int pg_why(int err, const char *what, const char *msg)
+{
+	char line[400];
+	size_t n = 0;
+
+	for (; *msg && n < sizeof line - 1; msg++)
+		line[n++] = *msg == '\n' || *msg == '\t' ? ' ' : *msg;
+	while (n && line[n - 1] == ' ')
+		n--;
+	line[n] = '\0';
+	return fail(err, "PostgreSQL: %s: %s", what, line);
+}
+
+PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
+		 int *err)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	*err = pg_why(EIO, PQstatus(c) == CONNECTION_BAD ? "connection lost" : "query failed",
+		      r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	PQclear(r);
+	return NULL;
+}
+
+static int connect_to(const char *uri, PGconn **out)
+{
+	PGconn *c = PQconnectdb(uri);
+
+	*out = NULL;
+	if (!c)
+		return fail(ENOMEM, "out of memory");
+	if (PQstatus(c) != CONNECTION_OK) {
+		int err = pg_why(EIO, "cannot connect", PQerrorMessage(c));
+		PQfinish(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+int pg_get(pg_store *s, PGconn **out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->nidle ? s->idle[--s->nidle] : NULL;
+	pthread_mutex_unlock(&s->lock);
+	return *out ? 0 : connect_to(s->uri, out);
+}
+
+void pg_put(pg_store *s, PGconn *c)
+{
+	if (!c)
+		return;
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE) {
+		pthread_mutex_lock(&s->lock);
+		if (s->nidle < PG_POOL) {
+			s->idle[s->nidle++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (c)
+		PQfinish(c);
+}
+
+/* Makes the schema in an empty database, once: the advisory lock keeps
+ * two hosts opening a new store at once from both making it. */
+static int make_schema(PGconn *c)
+{
+	int err = 0;
+	PGresult *r = pg_run(c, "BEGIN", 0, NULL, &err);
+
+	PQclear(r);
+	if (err)
+		return err;
+	r = pg_run(c, "SELECT pg_advisory_xact_lock(7357617)", 0, NULL, &err);
+	PQclear(r);
+	if (!err && (r = pg_run(c, "SELECT to_regclass('esfs_schema') IS NULL", 0, NULL, &err))) {
+		int missing = PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+		if (missing) {
+			r = PQexec(c, pg_schema_sql);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				err = pg_why(EIO, "making the schema", PQresultErrorMessage(r));
+			PQclear(r);
+		}
+	}
+	PQclear(pg_run(c, err ? "ROLLBACK" : "COMMIT", 0, NULL, err ? &(int){0} : &err));
+	return err;
+}
+
+/* Checks the database: UTF-8 (names and envelopes are), and the schema's
+ * version, which it makes when there is none and the open may write. */
+static int check_schema(pg_store *s, PGconn *c)
+{
+	int err = 0;
+	PGresult *r = pg_run(c, "SELECT current_setting('server_encoding'), "
+			     "to_regclass('esfs_schema') IS NOT NULL", 0, NULL, &err);
+
+	if (!r)
+		return err;
+	int utf8 = strcmp(PQgetvalue(r, 0, 0), "UTF8") == 0;
+	int made = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	if (!utf8)
+		return fail(EINVAL, "PostgreSQL: the database's encoding is not UTF8 (CREATE DATABASE … ENCODING 'UTF8')");
+	if (!made) {
+		if (s->read_only)
+			return fail(ENOENT, "PostgreSQL: the database has no esfs store yet (open it read-write once)");
+		if ((err = make_schema(c)))
+			return err;
+	}
+	if (!(r = pg_run(c, "SELECT version FROM esfs_schema", 0, NULL, &err)))
+		return err;
+	int version = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	if (version != SCHEMA_VERSION)
+		return fail(EINVAL, "PostgreSQL: the store's schema is version %d; this esfs knows version %d",
+			    version, SCHEMA_VERSION);
+	return 0;
+}
+
+int pg_open(const char *uri, const es_options *opts, es_store **out)
+{
+	pg_store *s = calloc(1, sizeof *s);
+	PGconn *c = NULL;
+	int err;
+
+	*out = NULL;
+	if (!s || !(s->uri = strdup(uri))) {
+		free(s);
+		return fail(ENOMEM, "out of memory");
+	}
+	s->be = &es_pg_backend;
+	s->read_only = opts && opts->read_only;
+	s->max_event = opts && opts->max_event ? opts->max_event : ES_MAX_EVENT_DEFAULT;
+	pthread_mutex_init(&s->lock, NULL);
+	if (!(err = connect_to(uri, &c)) && !(err = check_schema(s, c))) {
+		pg_put(s, c);
+		*out = (es_store *)s;
+		return 0;
+	}
+	if (c)
+		PQfinish(c);
+	pg_close((es_store *)s);
+	return err;
+}
+
+/* ---- The watch: an eventfd the thread below signals. ---------------- */
+
+struct pg_watch {
+	pg_store *s;
+	int efd;
+	int stop[2];		/* a pipe: the thread stops when it is readable */
+	pthread_t thread;
+};
+
+static void signal_watch(struct pg_watch *w)
+{
+	uint64_t one = 1;
+
+	(void)!write(w->efd, &one, sizeof one);
+}
+
+/* The head's position, or -1 when the connection failed. */
+static long long read_head(PGconn *c)
+{
+	int err = 0;
+	PGresult *r = pg_run(c, "SELECT global_position FROM esfs_head", 0, NULL, &err);
+	long long head = r && PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : -1;
+
+	PQclear(r);
+	return head;
+}
+
+static void *watch_thread(void *arg)
+{
+	struct pg_watch *w = arg;
+	PGconn *c = NULL;
+	long long seen = -1;
+
+	for (;;) {
+		if (!c) {
+			int err = 0;
+			if (connect_to(w->s->uri, &c) == 0) {
+				PQclear(pg_run(c, "LISTEN esfs", 0, NULL, &err));
+				if (err) {
+					PQfinish(c);
+					c = NULL;
+				}
+			}
+			signal_watch(w);	/* what was missed meanwhile */
+		}
+		struct pollfd p[2] = {{.fd = w->stop[0], .events = POLLIN},
+				      {.fd = c ? PQsocket(c) : -1, .events = POLLIN}};
+		if (poll(p, 2, WATCH_POLL_MS) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (!c)
+			continue;
+		int woke = 0;
+		if (p[1].revents) {
+			if (!PQconsumeInput(c)) {
+				PQfinish(c);
+				c = NULL;
+				continue;
+			}
+			PGnotify *n;
+			while ((n = PQnotifies(c))) {
+				PQfreemem(n);
+				woke = 1;
+			}
+		} else {
+			long long head = read_head(c);	/* the fallback */
+			if (head < 0) {
+				PQfinish(c);
+				c = NULL;
+				continue;
+			}
+			woke = head != seen;
+			seen = head;
+		}
+		if (woke)
+			signal_watch(w);
+	}
+	if (c)
+		PQfinish(c);
+	return NULL;
+}
+
+int pg_watch_open(es_store *st, int *fd)
+{
+	pg_store *s = (pg_store *)st;
+	struct pg_watch *w = s->watch;
+
+	if (!w) {
+		if (!(w = calloc(1, sizeof *w)))
+			return fail(ENOMEM, "out of memory");
+		w->s = s;
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->efd < 0 || pipe2(w->stop, O_CLOEXEC) != 0) {
+			int err = errno;
+			if (w->efd >= 0)
+				close(w->efd);
+			free(w);
+			return fail(err, "cannot make a watch: %s", strerror(err));
+		}
+		int err = pthread_create(&w->thread, NULL, watch_thread, w);
+		if (err) {
+			close(w->efd);
+			close(w->stop[0]);
+			close(w->stop[1]);
+			free(w);
+			return fail(err, "cannot start the watch: %s", strerror(err));
+		}
+		s->watch = w;
+	}
+	*fd = w->efd;
+	return 0;
+}
+
+void pg_watch_drain(es_store *st)
+{
+	pg_store *s = (pg_store *)st;
+	struct pg_watch *w = s->watch;
+	uint64_t v;
+
+	if (w)
+		(void)!read(w->efd, &v, sizeof v);
+}
+
+void pg_close(es_store *st)
+{
+	pg_store *s = (pg_store *)st;
+	struct pg_watch *w = s->watch;
+
+	if (w) {
+		close(w->stop[1]);
+		pthread_join(w->thread, NULL);
+		close(w->stop[0]);
+		close(w->efd);
+		free(w);
+	}
+	while (s->nidle)
+		PQfinish(s->idle[--s->nidle]);
+	pthread_mutex_destroy(&s->lock);
+	free(s->uri);
+	free(s);
+}
+
+/* A database has no free space of its own to tell: the mount shows its
+ * size as used, and nothing free. */
+int pg_statfs(es_store *st, struct statvfs *out)
+{
+	pg_store *s = (pg_store *)st;
+	PGconn *c;
+	int err = pg_get(s, &c);
+
+	memset(out, 0, sizeof *out);
+	out->f_bsize = out->f_frsize = 4096;
+	out->f_namemax = 255;
+	if (err)
+		return err;
+	PGresult *r = pg_run(c, "SELECT pg_database_size(current_database())", 0, NULL, &err);
+	if (r) {
+		out->f_blocks = (fsblkcnt_t)(strtoull(PQgetvalue(r, 0, 0), NULL, 10) / 4096);
+		PQclear(r);
+	}
+	pg_put(s, c);
+	return err;
+}

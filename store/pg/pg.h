@@ -1,0 +1,117 @@
+/* pg.h — inside the PostgreSQL backend (not part of the store's API): a
+ * store in a PostgreSQL database, named by a postgresql:// URI, that many
+ * processes on many hosts open at once (doc/pg.md). Its schema is
+ * schema.sql; every change is one statement, a call of a function of
+ * that schema, so one round trip; a read view is a REPEATABLE READ
+ * transaction on a connection of its own.
+ *
+ * Files: conn.c (connections, the schema, the watch), write.c (the
+ * changes), query.c (read views, reads and walks), backend.c (the table);
+ * their names differ from the local backend's, since libstore.a holds
+ * both and an archive knows its members by their base names. */
+#ifndef ES_PG_H
+#define ES_PG_H
+
+#include "../backend.h"
+#include "../common.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#define PG_POOL 16	/* idle connections kept */
+
+typedef struct pg_store {
+	const struct es_backend *be;	/* &es_pg_backend */
+	char *uri;
+	size_t max_event;
+	int read_only;
+	pthread_mutex_t lock;		/* guards idle and nidle */
+	PGconn *idle[PG_POOL];
+	int nidle;
+	struct pg_watch *watch;		/* es_watch_open's (conn.c) */
+} pg_store;
+
+typedef struct pg_read {
+	const struct es_backend *be;	/* &es_pg_backend */
+	pg_store *s;
+	PGconn *c;
+	PGresult **kept;		/* results handed out: freed at the end */
+	size_t nkept, cap;
+} pg_read;
+
+extern const struct es_backend es_pg_backend;
+
+/* Whether name is a PostgreSQL URI (postgresql:// or postgres://). */
+int pg_is_uri(const char *name);
+
+/* conn.c */
+int pg_open(const char *uri, const es_options *opts, es_store **out);
+void pg_close(es_store *s);
+int pg_watch_open(es_store *s, int *fd);
+void pg_watch_drain(es_store *s);
+int pg_statfs(es_store *s, struct statvfs *out);
+
+/* A connection: an idle one of the pool, or a new one. EIO with the
+ * server's reason when it cannot connect. */
+int pg_get(pg_store *s, PGconn **out);
+/* Gives a connection back: to the pool when it is good and idle, else
+ * closed. */
+void pg_put(pg_store *s, PGconn *c);
+
+/* Runs sql with n text parameters (NULL for SQL NULL). The result, or
+ * NULL with es_why set and *err an errno: EIO for a lost or refused
+ * connection or any other failure of the server. */
+PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
+		 int *err);
+
+/* write.c */
+int pg_stream_create(es_store *s, const char *name, size_t len);
+int pg_stream_remove(es_store *s, const char *name, size_t len);
+int pg_append(es_store *s, const char *name, size_t len, int64_t expected,
+	      const es_event_in *ev, size_t n, es_appended *out);
+int pg_snapshot_put(es_store *s, const char *name, size_t len,
+		    uint64_t version, const char *data, size_t data_len);
+int pg_snapshot_delete(es_store *s, const char *name, size_t len);
+int pg_checkpoint_reserve(es_store *s, const char *name, size_t len,
+			  uint64_t *id);
+int pg_checkpoint_put(es_store *s, const char *name, size_t len,
+		      uint64_t position);
+int pg_checkpoint_delete(es_store *s, const char *name, size_t len);
+
+/* query.c */
+int pg_read_begin(es_store *s, es_read **out);
+void pg_read_end(es_read *r);
+int pg_head(es_read *r, uint64_t *position, int64_t *created_us);
+int pg_stream_count(es_read *r, uint64_t *count);
+int pg_stream_get(es_read *r, const char *name, size_t len, es_stream *out);
+int pg_stream_get_id(es_read *r, uint64_t id, es_stream *out);
+int pg_event_get(es_read *r, uint64_t position, es_event *out);
+int pg_stream_event(es_read *r, uint64_t stream_id, uint64_t version,
+		    es_event *out);
+int pg_log_bytes(es_read *r, uint64_t position, uint64_t *bytes);
+int pg_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out);
+int pg_checkpoint_get(es_read *r, const char *name, size_t len,
+		      es_checkpoint *out);
+int pg_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out);
+int pg_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+int pg_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
+		   es_event_fn fn, void *arg);
+int pg_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg);
+int pg_snapshots_walk(es_read *r, uint64_t from, es_snapshot_fn fn,
+		      void *arg);
+int pg_checkpoints_walk(es_read *r, uint64_t from, es_checkpoint_fn fn,
+			void *arg);
+int pg_view_get(es_read *r, int kind, const char *name, size_t len,
+		es_view *out);
+int pg_view_get_id(es_read *r, uint64_t id, es_view *out);
+int pg_view_has(es_read *r, uint64_t id, uint64_t position);
+int pg_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn,
+		  void *arg);
+int pg_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn,
+		 void *arg);
+int pg_stats_get(es_read *r, es_stats *out);
+
+/* The schema's text (schema.sql, made into schema.c by the Makefile). */
+extern const char pg_schema_sql[];
+
+#endif

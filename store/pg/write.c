@@ -1,0 +1,456 @@
+/* write.c — the PostgreSQL backend's changes: each one statement, its
+ * own transaction. An append is one call of esfs_append (schema.sql),
+ * which takes the head's lock, checks, builds the envelopes and writes
+ * them; when the connection is lost before its answer, the append's
+ * event ids (generated here when the writer gave none) tell whether it
+ * was committed, so the writer learns the truth. */
+#include "pg.h"
+#include "../json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+/* A growing text buffer, for PostgreSQL array literals. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One element of an array literal, quoted: '"', '\' escaped. */
+static void put_elem(struct buf *b, const char *s, size_t n)
+{
+	put(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			put(b, "\\", 1);
+		put(b, s + i, 1);
+	}
+	put(b, "\"", 1);
+}
+
+/* The errno of an esfs_* function's o_err. */
+static int errno_of(const char *name)
+{
+	static const struct { const char *name; int err; } map[] = {
+		{"ENOENT", ENOENT}, {"EEXIST", EEXIST}, {"EINVAL", EINVAL},
+		{"EFBIG", EFBIG}, {"ENOSPC", ENOSPC}, {"ENOTEMPTY", ENOTEMPTY},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (strcmp(name, map[i].name) == 0)
+			return map[i].err;
+	return EIO;
+}
+
+/* A NUL-terminated copy of a name (names hold no NUL: es_name_check). */
+static char *cstr(const char *name, size_t len)
+{
+	char *c = malloc(len + 1);
+
+	if (c) {
+		memcpy(c, name, len);
+		c[len] = '\0';
+	}
+	return c;
+}
+
+/* Runs one statement on a connection of the pool. With fn_result, the
+ * statement is a call of a function whose first two columns are o_err
+ * and o_why: a failure there is returned as its errno. *out, when not
+ * NULL, receives the result (the caller clears it). */
+static int change(pg_store *s, const char *sql, int n, const char *const *vals,
+		  int fn_result, PGresult **out)
+{
+	PGconn *c;
+	int err;
+
+	if (out)
+		*out = NULL;
+	if (s->read_only)
+		return fail(EROFS, "the store is open read-only");
+	if ((err = pg_get(s, &c)))
+		return err;
+	PGresult *r = pg_run(c, sql, n, vals, &err);
+	pg_put(s, c);
+	if (!r)
+		return err;
+	if (fn_result && !PQgetisnull(r, 0, 0)) {
+		err = fail(errno_of(PQgetvalue(r, 0, 0)), "%s", PQgetvalue(r, 0, 1));
+		PQclear(r);
+		return err;
+	}
+	if (out)
+		*out = r;
+	else
+		PQclear(r);
+	return 0;
+}
+
+int pg_stream_create(es_store *st, const char *name, size_t len)
+{
+	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+	char *n, now[24];
+	PGresult *r;
+
+	if (err)
+		return err;
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	snprintf(now, sizeof now, "%" PRId64, now_us());
+	const char *v[] = {n, now};
+	err = change((pg_store *)st, "INSERT INTO streams VALUES (nextval('esfs_ids'), $1, 0, "
+		     "$2::bigint, $2::bigint) ON CONFLICT (name) DO NOTHING RETURNING id",
+		     2, v, 0, &r);
+	if (!err) {
+		if (PQntuples(r) == 0)
+			err = fail(EEXIST, "stream %.*s exists", (int)len, name);
+		PQclear(r);
+	}
+	free(n);
+	return err;
+}
+
+int pg_stream_remove(es_store *st, const char *name, size_t len)
+{
+	PGresult *r;
+	char *n;
+	int err;
+
+	if (len == 0 || len > 255 || memchr(name, 0, len))
+		return fail(ENOENT, "no stream of that name");
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	const char *v[] = {n};
+	err = change((pg_store *)st, "WITH gone AS (DELETE FROM streams WHERE name = $1 AND "
+		     "version = 0 RETURNING id) SELECT (SELECT count(*) FROM gone), "
+		     "(SELECT version FROM streams WHERE name = $1)", 1, v, 0, &r);
+	if (!err) {
+		if (PQgetvalue(r, 0, 0)[0] == '0')
+			err = PQgetisnull(r, 0, 1) ?
+				fail(ENOENT, "no stream %.*s", (int)len, name) :
+				fail(ENOTEMPTY, "stream %.*s has %s events", (int)len, name,
+				     PQgetvalue(r, 0, 1));
+		PQclear(r);
+	}
+	free(n);
+	return err;
+}
+
+/* ---- Appends. -------------------------------------------------------- */
+
+struct arrays {
+	struct buf ids, given, types, prefix, schema, data, meta;
+};
+
+static void arrays_free(struct arrays *a)
+{
+	free(a->ids.p);
+	free(a->given.p);
+	free(a->types.p);
+	free(a->prefix.p);
+	free(a->schema.p);
+	free(a->data.p);
+	free(a->meta.p);
+}
+
+/* The arrays of esfs_append's parameters for the n events ev of stream
+ * name. */
+static int make_arrays(const char *name, size_t len, const struct prepared *ev,
+		       size_t n, struct arrays *a)
+{
+	char qstream[2 * 255 + 2], qtype[2 * 255 + 2], uuid[37], num[16];
+	size_t qlen = es_json_quote(name, len, qstream);
+	struct buf *all[] = {&a->ids, &a->given, &a->types, &a->prefix, &a->schema,
+			     &a->data, &a->meta};
+
+	for (size_t k = 0; k < 7; k++)
+		put(all[k], "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		uuid_unparse_lower(ev[i].id, uuid);
+		put_elem(&a->ids, uuid, 36);
+		put_elem(&a->given, ev[i].given_id ? "t" : "f", 1);
+		put_elem(&a->types, ev[i].type, ev[i].type_len);
+		struct buf pre = {0};
+		put(&pre, "{\"event_id\":\"", 13);
+		put(&pre, uuid, 36);
+		put(&pre, "\",\"stream_id\":", 14);
+		put(&pre, qstream, qlen);
+		put(&pre, ",\"event_type\":", 14);
+		put(&pre, qtype, es_json_quote(ev[i].type, ev[i].type_len, qtype));
+		put(&pre, ",\"version\":", 11);
+		if (pre.oom)
+			a->prefix.oom = 1;
+		else
+			put_elem(&a->prefix, pre.p, pre.len);
+		free(pre.p);
+		put_elem(&a->schema, num, (size_t)snprintf(num, sizeof num, "%u", ev[i].schema_version));
+		put_elem(&a->data, ev[i].data, ev[i].data_len);
+		put_elem(&a->meta, ev[i].meta, ev[i].meta_len);
+	}
+	for (size_t k = 0; k < 7; k++) {
+		put(all[k], "}", 1);
+		if (all[k]->oom)
+			return fail(ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+#define APPEND_SQL "SELECT o_err, o_why, o_first_version, o_first_position, o_retry " \
+	"FROM esfs_append($1, $2::bigint, $3, $4::uuid[], $5::boolean[], $6::text[], " \
+	"$7::text[], $8::integer[], $9::text[], $10::text[], $11::bigint)"
+
+/* After the connection was lost during an append: whether its events are
+ * stored (1, out filled), none of them (0), or some (EIO). */
+static int resolve(pg_store *s, const char *stream, const struct arrays *a, size_t n,
+		   es_appended *out)
+{
+	PGconn *c;
+	int err = pg_get(s, &c);
+
+	if (err)
+		return err;
+	const char *v[] = {a->ids.p, stream};
+	PGresult *r = pg_run(c, "SELECT count(*), min(version), min(global_position), "
+			     "bool_and(stream_id = $2) FROM events WHERE event_id = ANY($1::uuid[])",
+			     2, v, &err);
+	pg_put(s, c);
+	if (!r)
+		return err;
+	uint64_t found = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	if (found == n && PQgetvalue(r, 0, 3)[0] == 't') {
+		uint64_t v0 = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+		uint64_t p0 = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+		*out = (es_appended){v0, v0 + n - 1, p0, p0 + n - 1, 0};
+		err = 1;
+	} else if (found) {
+		err = fail(EIO, "PostgreSQL: the connection was lost during an append, and only %" PRIu64
+			   " of its %zu events are stored", found, n);
+	}
+	PQclear(r);
+	return err;
+}
+
+int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
+	      const es_event_in *ev, size_t n, es_appended *out)
+{
+	pg_store *s = (pg_store *)st;
+	struct prepared *p;
+	struct arrays a = {0};
+	es_appended done;
+	char *stream = NULL, *cat = NULL, exp[24], max[24];
+	int err;
+
+	if (n == 0)
+		return fail(EINVAL, "no events to append");
+	if (expected < ES_ANY)
+		return fail(EINVAL, "bad expected version %lld", (long long)expected);
+	if (s->read_only)
+		return fail(EROFS, "the store is open read-only");
+	if (len == 0 || len > 255 || memchr(name, 0, len))
+		return fail(ENOENT, "no stream of that name");
+	if (!(p = calloc(n, sizeof *p)))
+		return fail(ENOMEM, "out of memory");
+	err = prepare_events(ev, n, p);
+	if (!err)
+		err = make_arrays(name, len, p, n, &a);
+	size_t clen = category_len(name, len);
+	if (!err && (!(stream = cstr(name, len)) || (clen && !(cat = cstr(name, clen)))))
+		err = fail(ENOMEM, "out of memory");
+	snprintf(exp, sizeof exp, "%lld", (long long)expected);
+	snprintf(max, sizeof max, "%zu", s->max_event);
+	const char *v[] = {stream, exp, cat, a.ids.p, a.given.p, a.types.p, a.prefix.p,
+			   a.schema.p, a.data.p, a.meta.p, max};
+	for (int tries = 0; !err && tries < 2; tries++) {
+		PGconn *c;
+		PGresult *r;
+		if ((err = pg_get(s, &c)))
+			break;
+		r = pg_run(c, APPEND_SQL, 11, v, &err);
+		int lost = !r && PQstatus(c) == CONNECTION_BAD;
+		pg_put(s, c);
+		if (lost) {	/* committed or not? The ids tell. */
+			err = resolve(s, stream, &a, n, &done);
+			if (err == 1) {
+				if (out)
+					*out = done;
+				err = 0;
+				break;
+			}
+			continue;	/* none stored: once more */
+		}
+		if (!r)
+			break;
+		if (!PQgetisnull(r, 0, 0)) {
+			err = fail(errno_of(PQgetvalue(r, 0, 0)), "%s", PQgetvalue(r, 0, 1));
+		} else if (out) {
+			uint64_t v0 = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+			uint64_t p0 = strtoull(PQgetvalue(r, 0, 3), NULL, 10);
+			*out = (es_appended){v0, v0 + n - 1, p0, p0 + n - 1,
+					     PQgetvalue(r, 0, 4)[0] == 't'};
+		}
+		PQclear(r);
+		break;
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].data);
+		free(p[i].meta);
+	}
+	free(p);
+	arrays_free(&a);
+	free(stream);
+	free(cat);
+	return err;
+}
+
+/* ---- Snapshots and checkpoints. -------------------------------------- */
+
+int pg_snapshot_put(es_store *st, const char *name, size_t len,
+		    uint64_t version, const char *data, size_t data_len)
+{
+	pg_store *s = (pg_store *)st;
+	char why[256], *compact = NULL, *n = NULL, ver[24], q[2 * 255 + 3];
+	size_t clen;
+	int err;
+
+	if (len == 0 || len > 255 || memchr(name, 0, len))
+		return fail(ENOENT, "no stream of that name");
+	if ((err = es_json_check(data, data_len, 0, why, sizeof why, &compact, &clen, NULL)))
+		return fail(err, "snapshot data: %s", why);
+	if (clen > s->max_event) {
+		free(compact);
+		return fail(EFBIG, "snapshot data is %zu bytes, over the limit of %zu", clen,
+			    s->max_event);
+	}
+	q[es_json_quote(name, len, q)] = '\0';
+	snprintf(ver, sizeof ver, "%" PRIu64, version);
+	if (!(n = cstr(name, len))) {
+		free(compact);
+		return fail(ENOMEM, "out of memory");
+	}
+	const char *v[] = {n, q, ver, compact};
+	err = change(s, "SELECT * FROM esfs_snapshot_put($1, $2, $3::bigint, $4)", 4, v, 1, NULL);
+	free(n);
+	free(compact);
+	return err;
+}
+
+int pg_snapshot_delete(es_store *st, const char *name, size_t len)
+{
+	PGresult *r;
+	char *n;
+	int err;
+
+	if (len == 0 || len > 255 || memchr(name, 0, len))
+		return fail(ENOENT, "no stream of that name");
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	const char *v[] = {n};
+	err = change((pg_store *)st, "WITH gone AS (DELETE FROM snapshots WHERE stream_id = $1 "
+		     "RETURNING 1) SELECT (SELECT count(*) FROM gone), "
+		     "EXISTS (SELECT 1 FROM streams WHERE name = $1)", 1, v, 0, &r);
+	if (!err) {
+		if (PQgetvalue(r, 0, 0)[0] == '0')
+			err = PQgetvalue(r, 0, 1)[0] == 't' ?
+				fail(ENOENT, "stream %.*s has no snapshot", (int)len, name) :
+				fail(ENOENT, "no stream %.*s", (int)len, name);
+		PQclear(r);
+	}
+	free(n);
+	return err;
+}
+
+int pg_checkpoint_reserve(es_store *st, const char *name, size_t len, uint64_t *id)
+{
+	PGresult *r;
+	char *n;
+	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+
+	if (err)
+		return err;
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	const char *v[] = {n};
+	/* An id is taken only for a name that has none. */
+	err = change((pg_store *)st, "WITH made AS (INSERT INTO subscription_checkpoints (id, name) "
+		     "SELECT nextval('esfs_ids'), $1 WHERE NOT EXISTS (SELECT 1 FROM "
+		     "subscription_checkpoints WHERE name = $1) ON CONFLICT (name) DO NOTHING "
+		     "RETURNING id) SELECT id FROM made UNION ALL "
+		     "SELECT id FROM subscription_checkpoints WHERE name = $1", 1, v, 0, &r);
+	if (!err) {
+		if (PQntuples(r) > 0)
+			*id = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		else
+			err = fail(EIO, "PostgreSQL: checkpoint %.*s was neither found nor made",
+				   (int)len, name);
+		PQclear(r);
+	}
+	free(n);
+	return err;
+}
+
+int pg_checkpoint_put(es_store *st, const char *name, size_t len, uint64_t position)
+{
+	char *n, pos[24];
+	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+
+	if (err)
+		return err;
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	snprintf(pos, sizeof pos, "%" PRIu64, position);
+	const char *v[] = {n, pos};
+	err = change((pg_store *)st, "SELECT * FROM esfs_checkpoint_put($1, $2::bigint)", 2, v, 1,
+		     NULL);
+	free(n);
+	return err;
+}
+
+int pg_checkpoint_delete(es_store *st, const char *name, size_t len)
+{
+	PGresult *r;
+	char *n, now[24];
+	int err;
+
+	if (len == 0 || len > 255 || memchr(name, 0, len))
+		return fail(ENOENT, "no checkpoint of that name");
+	if (!(n = cstr(name, len)))
+		return fail(ENOMEM, "out of memory");
+	snprintf(now, sizeof now, "%" PRId64, now_us());
+	const char *v[] = {n, now};
+	/* The name keeps its id, so that its inode stays the same. */
+	err = change((pg_store *)st, "UPDATE subscription_checkpoints SET position = NULL, "
+		     "updated_at = NULL, updated_us = $2::bigint WHERE name = $1 AND "
+		     "position IS NOT NULL RETURNING id", 2, v, 0, &r);
+	if (!err) {
+		if (PQntuples(r) == 0)
+			err = fail(ENOENT, "no checkpoint %.*s", (int)len, name);
+		PQclear(r);
+	}
+	free(n);
+	return err;
+}

@@ -1,0 +1,224 @@
+/* store-pg.c — the PostgreSQL backend through store.h, against a real
+ * server: a private cluster that tests/pg-cluster starts in a temporary
+ * directory. Two es_store handles on one database stand for two hosts:
+ * what one appends the other reads at once, racing appends on one version
+ * get one winner, retries by event id are stored once, positions stay
+ * gapless under concurrent appends from both, and a watch on one wakes on
+ * the other's append. */
+#include "tap.h"
+#include "store-fixture.h"
+
+#include <poll.h>
+#include <pthread.h>
+
+static char *cluster;	/* the cluster's directory, stopped at exit */
+
+static void stop_cluster(void)
+{
+	char cmd[PATH_MAX + 64];
+
+	if (!cluster)
+		return;
+	snprintf(cmd, sizeof cmd, "tests/pg-cluster stop '%s' >&2", cluster);
+	if (system(cmd) != 0)
+		diag("tests/pg-cluster stop failed");
+	rm_store(cluster);
+	free(cluster);
+	cluster = NULL;
+}
+
+/* Starts the cluster; its URI, malloc'd. */
+static char *start_cluster(void)
+{
+	char cmd[PATH_MAX + 64], uri[PATH_MAX + 128];
+
+	cluster = tmp_dir();
+	atexit(stop_cluster);
+	snprintf(cmd, sizeof cmd, "tests/pg-cluster start '%s'", cluster);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(uri, sizeof uri, p) || pclose(p) != 0)
+		bail_out("tests/pg-cluster start %s failed", cluster);
+	uri[strcspn(uri, "\n")] = '\0';
+	return strdup(uri);
+}
+
+static void test_basics(const char *uri)
+{
+	es_store *a = open_store(uri, NULL), *b = open_store(uri, NULL);
+	es_appended out;
+	es_event ev;
+	es_stream st;
+	es_read *r;
+
+	is_int(es_stream_create(a, NM("Order-1")), 0, "a stream is made");
+	fails(es_stream_create(b, NM("Order-1")), EEXIST, "making it again on the other host");
+	fails(es_stream_create(a, NM("bad/name")), EINVAL, "a bad name");
+	fails(append1(a, "Nope-1", ES_ANY, "T", "{}", NULL, NULL), ENOENT,
+	      "an append to a missing stream");
+
+	is_int(append1(a, "Order-1", 0, "Placed", "{ \"total\" : 12 }", NULL, &out), 0,
+	       "an append with expected version 0");
+	is_int((long long)out.first_version, 1, "it got version 1");
+	is_int((long long)out.first_position, 1, "and position 1");
+
+	r = view(b);
+	is_int(es_event_get(r, 1, &ev), 0, "the other host reads it at once");
+	ok(matches("^\\{\"event_id\":\"[0-9a-f-]{36}\",\"stream_id\":\"Order-1\","
+		   "\"event_type\":\"Placed\",\"version\":1,\"schema_version\":1,"
+		   "\"data\":\\{\"total\":12\\},\"metadata\":\\{\\},\"global_position\":1,"
+		   "\"created_at\":\"" TIME_RE "\"\\}\n$", ev.json, ev.json_len),
+	   "its envelope is the contract's line: %.*s", (int)ev.json_len, ev.json);
+	is_int(es_stream_get(r, NM("Order-1"), &st), 0, "the stream is there");
+	is_int((long long)st.version, 1, "at version 1");
+	is_int((long long)es_event_names(&ev), 4, "in 4 directories (it has a category)");
+	uint64_t bytes = 0;
+	is_int(es_log_bytes(r, 2, &bytes), 0, "log bytes after the head");
+	is_int((long long)bytes, (long long)ev.json_len, "are the envelope's");
+	es_read_end(r);
+
+	fails(append1(b, "Order-1", 0, "Placed", "{}", NULL, NULL), EEXIST,
+	      "a stale expected version from the other host");
+	ok(strstr(es_why(), "expected 0, actual 1") != NULL, "the reason names both: %s", es_why());
+
+	unsigned char id[16] = {0x6a, 0x1e, 1, 2, 3, 4, 0x40, 5, 0x80, 6, 7, 8, 9, 10, 11, 12};
+	is_int(append1(a, "Order-1", 1, "Paid", "{}", id, &out), 0, "an append with an id");
+	is_int(append1(b, "Order-1", 1, "Paid", "{}", id, &out), 0,
+	       "its retry from the other host succeeds");
+	ok(out.retry && out.first_version == 2, "as a retry of version 2");
+	is_int(es_stream_create(a, NM("Order-2")), 0, "a second stream");
+	fails(append1(b, "Order-2", ES_ANY, "Paid", "{}", id, NULL), EEXIST,
+	      "the same id in another stream");
+	fails(append1(a, "Order-1", ES_ANY, "T", "[1]", NULL, NULL), EINVAL, "data not an object");
+
+	is_int(es_snapshot_put(a, NM("Order-1"), 2, "{ \"n\": 2 }", 10), 0, "a snapshot");
+	fails(es_snapshot_put(a, NM("Order-1"), 3, "{}", 2), EINVAL, "a snapshot past the version");
+	is_int(es_checkpoint_put(b, NM("proj"), 2), 0, "a checkpoint");
+	fails(es_checkpoint_put(b, NM("proj"), 99), EINVAL, "a checkpoint past the head");
+	r = view(a);
+	es_snapshot sn;
+	es_checkpoint cp;
+	is_int(es_snapshot_get(r, st.id, &sn), 0, "the snapshot reads back");
+	ok(matches("^\\{\"stream_id\":\"Order-1\",\"version\":2,\"created_at\":\"" TIME_RE
+		   "\",\"data\":\\{\"n\":2\\}\\}\n$", sn.json, sn.json_len),
+	   "as the contract's line: %.*s", (int)sn.json_len, sn.json);
+	is_int(es_checkpoint_get(r, NM("proj"), &cp), 0, "the checkpoint reads back");
+	ok(cp.has_position && cp.position == 2, "at 2");
+	es_view v;
+	is_int(es_view_get(r, ES_CATEGORY, NM("Order"), &v), 0, "the category Order is a view");
+	is_int((long long)v.last_position, 2, "its last event is 2");
+	is_int(es_view_has(r, v.id, 1), 0, "event 1 is in it");
+	es_read_end(r);
+	uint64_t cid = 0, cid2 = 0;
+	is_int(es_checkpoint_delete(a, NM("proj")), 0, "the checkpoint is deleted");
+	fails(es_checkpoint_delete(a, NM("proj")), ENOENT, "deleting it again");
+	is_int(es_checkpoint_reserve(a, NM("proj"), &cid), 0, "its name is reserved");
+	is_int(es_checkpoint_reserve(b, NM("proj"), &cid2), 0, "again, from the other host");
+	ok(cid && cid == cid2, "with one id, kept from before the delete");
+	fails(es_stream_remove(a, NM("Order-1")), ENOTEMPTY, "removing a stream with events");
+	is_int(es_stream_create(a, NM("Empty-1")), 0, "an empty stream");
+	is_int(es_stream_remove(b, NM("Empty-1")), 0, "is removed by the other host");
+	fails(es_stream_remove(b, NM("Empty-1")), ENOENT, "removing it again");
+
+	struct events e = {0};
+	is_int(log_walk(b, 1, &e), 0, "the log walks");
+	is_int((long long)e.n, 2, "over both events");
+	ok(gapless_positions(&e, 1), "gapless");
+	events_free(&e);
+	es_close(a);
+	es_close(b);
+}
+
+/* ---- Two hosts racing. ---------------------------------------------- */
+
+#define RACERS 4
+#define ROUNDS 60
+
+struct racer {
+	es_store *s;
+	int wins, conflicts, other;
+};
+
+static pthread_barrier_t bar;
+
+/* Each round every racer appends at the same exact version of Race-1. */
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		pthread_barrier_wait(&bar);
+		int err = append1(r->s, "Race-1", i, "T", "{}", NULL, NULL);
+		if (err == 0)
+			r->wins++;
+		else if (err == EEXIST)
+			r->conflicts++;
+		else
+			r->other++;
+		pthread_barrier_wait(&bar);
+	}
+	return NULL;
+}
+
+static void test_race(const char *uri)
+{
+	es_store *s[2] = {open_store(uri, NULL), open_store(uri, NULL)};
+	struct racer r[RACERS];
+	pthread_t t[RACERS];
+	int wins = 0, conflicts = 0, other = 0;
+
+	is_int(es_stream_create(s[0], NM("Race-1")), 0, "the race's stream");
+	pthread_barrier_init(&bar, NULL, RACERS);
+	for (int i = 0; i < RACERS; i++) {
+		r[i] = (struct racer){.s = s[i % 2]};
+		pthread_create(&t[i], NULL, race, &r[i]);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(t[i], NULL);
+		wins += r[i].wins;
+		conflicts += r[i].conflicts;
+		other += r[i].other;
+	}
+	pthread_barrier_destroy(&bar);
+	is_int(wins, ROUNDS, "one winner per version over %d rounds", ROUNDS);
+	is_int(conflicts, ROUNDS * (RACERS - 1), "every other racer got EEXIST");
+	is_int(other, 0, "and nothing else");
+	is_int(version_of(s[1], "Race-1"), ROUNDS, "the stream has one event per round");
+	struct events e = {0};
+	is_int(log_walk(s[1], 1, &e), 0, "the whole log walks");
+	ok(gapless_positions(&e, 1), "positions 1 … %zu, gapless", e.n);
+	events_free(&e);
+	es_close(s[0]);
+	es_close(s[1]);
+}
+
+/* ---- A watch on one host wakes on the other's append. --------------- */
+
+static void test_watch(const char *uri)
+{
+	es_store *a = open_store(uri, NULL), *b = open_store(uri, NULL);
+	int fd = -1;
+
+	is_int(es_watch_open(b, &fd), 0, "a watch on the second host");
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	poll(&p, 1, 5000);	/* the first wake: the watch connected */
+	es_watch_drain(b);
+	is_int(es_stream_create(a, NM("Watch-1")), 0, "a stream on the first");
+	is_int(append1(a, "Watch-1", ES_ANY, "T", "{}", NULL, NULL), 0, "an append there");
+	p.revents = 0;
+	is_int(poll(&p, 1, 5000), 1, "wakes the watch");
+	es_watch_drain(b);
+	es_close(a);
+	es_close(b);
+}
+
+int main(void)
+{
+	char *uri = start_cluster();
+
+	test_basics(uri);
+	test_race(uri);
+	test_watch(uri);
+	free(uri);
+	stop_cluster();
+	return done_testing();
+}
