@@ -175,7 +175,6 @@ int main(int argc, char *argv[])
 	struct esfs fs = {0};
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	char store_dir[PATH_MAX];
 	int ret = 1, tell = -1;
 
 	sub_init(&fs);
@@ -218,11 +217,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "esfs: %s\n", es_why());
 		goto out;
 	}
-	if (!realpath(o.store, store_dir)) {
-		fprintf(stderr, "esfs: %s: %s\n", o.store, strerror(errno));
-		goto out_store;
-	}
-	/* /proc/mounts shows "STORE_DIR MOUNTPOINT fuse.esfs". */
+	/* /proc/mounts shows "STORE MOUNTPOINT fuse.esfs", STORE the
+	 * store's absolute directory or its URI. */
+	const char *store_dir = es_location(fs.store);
 	if (add_fsname(&args, store_dir) != 0 ||
 	    fuse_opt_add_arg(&args, "-osubtype=esfs") != 0)
 		goto out_store;
@@ -230,10 +227,11 @@ int main(int argc, char *argv[])
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.max_message = MESSAGE_EVENTS * (o.max_event ? o.max_event : ES_MAX_EVENT_DEFAULT);
-	/* Another daemon appends to a store mounted read-only: subscribers
-	 * wake on its commits. */
-	if (o.read_only && sub_watch(&fs) != 0)
-		fprintf(stderr, "esfs: subscriptions on this read-only mount will not wake on "
+	/* Others append to the store too (a writer beside this read-only
+	 * mount, other hosts on a PostgreSQL store): subscribers wake on
+	 * their commits. */
+	if (es_shared(fs.store) && sub_watch(&fs) != 0)
+		fprintf(stderr, "esfs: subscriptions on this mount will not wake on "
 			"appends made elsewhere\n");
 
 	se = fuse_session_new(&args, &esfs_ops, sizeof esfs_ops, &fs);

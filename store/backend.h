@@ -21,8 +21,10 @@ struct es_backend {
 	const char *name;
 
 	void (*close)(es_store *s);
+	const char *(*location)(es_store *s);
 	int (*watch_open)(es_store *s, int *fd);
 	void (*watch_drain)(es_store *s);
+	int (*shared)(es_store *s);
 
 	int (*stream_create)(es_store *s, const char *name, size_t len);
 	int (*stream_remove)(es_store *s, const char *name, size_t len);

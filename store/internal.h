@@ -326,6 +326,8 @@ int checkpoint_id(es_store *s, MDB_txn *txn, struct checkpoint_arg *a,
 void local_close(es_store *s);
 int local_watch_open(es_store *s, int *fd);
 void local_watch_drain(es_store *s);
+int local_shared(es_store *s);
+const char *local_location(es_store *s);
 int local_stream_create(es_store *s, const char *name, size_t len);
 int local_stream_remove(es_store *s, const char *name, size_t len);
 int local_append(es_store *s, const char *name, size_t len, int64_t expected,

@@ -337,6 +337,16 @@ out_free:
 	return err;
 }
 
+const char *local_location(es_store *s)
+{
+	return s->dir;
+}
+
+int local_shared(es_store *s)
+{
+	return s->read_only;
+}
+
 void local_close(es_store *s)
 {
 	if (!s)

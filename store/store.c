@@ -31,6 +31,16 @@ void es_watch_drain(es_store *s)
 	BE(s)->watch_drain(s);
 }
 
+const char *es_location(es_store *s)
+{
+	return BE(s)->location(s);
+}
+
+int es_shared(es_store *s)
+{
+	return BE(s)->shared(s);
+}
+
 int es_stream_create(es_store *s, const char *name, size_t len)
 {
 	return BE(s)->stream_create(s, name, len);

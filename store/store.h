@@ -169,6 +169,11 @@ int es_mkdirs(const char *path, mode_t mode);
  * fails with EROFS, es_why() saying to open it read-write once. */
 int es_open(const char *dir, const es_options *opts, es_store **out);
 
+/* Where the store is, for people to read: its directory, absolute, or
+ * its PostgreSQL URI (which never holds a password: es_open refuses one,
+ * since ps and /proc/mounts would show it). Valid until es_close. */
+const char *es_location(es_store *s);
+
 /* Closes the store, and lets go of its lock. No read view may be open. */
 void es_close(es_store *s);
 
@@ -188,6 +193,12 @@ void es_close(es_store *s);
  *   waits again. */
 int es_watch_open(es_store *s, int *fd);
 void es_watch_drain(es_store *s);
+
+/* Whether other processes may commit to the store while s is open, so
+ * that a process waiting on appends should watch (es_watch_open): for a
+ * directory, when s is open read-only (beside the one writer); for a
+ * PostgreSQL store, always (other hosts write it too). */
+int es_shared(es_store *s);
 
 /* ---- Changes: each is one durable transaction. ---------------------- */
 

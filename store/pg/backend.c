@@ -31,11 +31,24 @@ static int pg_verify(es_store *s, es_problem_fn problem, es_progress_fn progress
 	return fail(ENOTSUP, "verifying a PostgreSQL store is not built yet");
 }
 
+static const char *pg_location(es_store *s)
+{
+	return ((pg_store *)s)->uri;
+}
+
+static int pg_shared(es_store *s)
+{
+	(void)s;
+	return 1;
+}
+
 const struct es_backend es_pg_backend = {
 	.name = "postgresql",
 	.close = pg_close,
 	.watch_open = pg_watch_open,
+	.location = pg_location,
 	.watch_drain = pg_watch_drain,
+	.shared = pg_shared,
 	.stream_create = pg_stream_create,
 	.stream_remove = pg_stream_remove,
 	.append = pg_append,

@@ -147,13 +147,39 @@ static int check_schema(pg_store *s, PGconn *c)
 	return 0;
 }
 
+/* Whether the URI holds a password (user:secret@, or password=). */
+static int has_password(const char *uri, int *bad)
+{
+	char *msg = NULL;
+	PQconninfoOption *o = PQconninfoParse(uri, &msg), *p;
+	int found = 0;
+
+	*bad = !o;
+	if (!o) {
+		fail(EINVAL, "PostgreSQL: bad URI: %s", msg ? msg : "out of memory");
+		PQfreemem(msg);
+		return 0;
+	}
+	for (p = o; p->keyword; p++)
+		if (strcmp(p->keyword, "password") == 0 && p->val && p->val[0])
+			found = 1;
+	PQconninfoFree(o);
+	return found;
+}
+
 int pg_open(const char *uri, const es_options *opts, es_store **out)
 {
-	pg_store *s = calloc(1, sizeof *s);
+	pg_store *s;
 	PGconn *c = NULL;
-	int err;
+	int err, bad;
 
 	*out = NULL;
+	if (has_password(uri, &bad))
+		return fail(EINVAL, "the URI holds a password, which ps, logs and /proc/mounts "
+			    "would show: put it in ~/.pgpass (or PGPASSFILE, or a service file)");
+	if (bad)
+		return EINVAL;
+	s = calloc(1, sizeof *s);
 	if (!s || !(s->uri = strdup(uri))) {
 		free(s);
 		return fail(ENOMEM, "out of memory");
