@@ -94,10 +94,27 @@ $(O)/tests/message.t: tests/message.c tests/tap.h fs/message.h store/json.h \
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/fs/message.o $(O)/libstore.a $(LDLIBS)
 
 # The C tests run first: they need no mount, and a broken store or message
-# reader shows there before the shell tests fail in its wake.
+# reader shows there before the shell tests fail in its wake. Then the
+# contract's shell tests run again on the PostgreSQL backend (check-pg).
 check: $(ESFS_BIN) $(CTL_BIN) $(C_TESTS)
 	ESFS=$(abspath $(ESFS_BIN)) ESFSCTL=$(abspath $(CTL_BIN)) \
 		prove -f $(C_TESTS) tests/*.t
+	$(MAKE) check-pg
+
+# The contract's shell tests with a PostgreSQL store: a private cluster
+# (tests/pg-cluster) in a temporary directory, a database of its own for
+# each test (tests/lib.sh). The tests left out look at a local store's
+# files (its log, data.mdb, esfsctl's backup and verify, a full disk, the
+# power-cut and kill -9 soaks of the log) or at the installed tree.
+PG_TESTS = $(filter-out tests/05-readme.t tests/82-soak.t tests/83-powercut.t \
+	tests/88-full-disk.t tests/91-store-lock.t tests/95-backup.t tests/96-esfsctl.t \
+	tests/98-dist.t, $(wildcard tests/*.t))
+check-pg: $(ESFS_BIN) $(CTL_BIN)
+	d=$$(mktemp -d /tmp/esfs-pg.XXXXXX) || exit 1; \
+	uri=$$(tests/pg-cluster start $$d) || { rm -rf $$d; exit 1; }; \
+	ESFS_TEST_PG=$$uri ESFS=$(abspath $(ESFS_BIN)) ESFSCTL=$(abspath $(CTL_BIN)) \
+		prove -f $(PG_TESTS); rc=$$?; \
+	tests/pg-cluster stop $$d; rm -rf $$d; exit $$rc
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer: any
 # report aborts the daemon or the test, and fails the run.
@@ -189,5 +206,6 @@ uninstall:
 clean:
 	rm -rf bin build
 
-.PHONY: all check check-asan check-valgrind fuzz install deps uninstall clean \
+
+.PHONY: all check check-pg check-asan check-valgrind fuzz install deps uninstall clean \
 	bench bench-deps lossyfs unsafe

@@ -25,11 +25,19 @@ run() {
 	err=$(cat "$T/err")
 }
 
-# gone PATTERN: 0 when no process matches PATTERN (pgrep -f) within 10 s
+# running TEXT: 0 when a process's command line holds TEXT (as text, not
+# a pattern: a PostgreSQL store's URI holds a '?')
+running() {
+	local all
+	all=$(pgrep -af -- esfs)	# before grep runs: its own line holds TEXT
+	printf '%s\n' "$all" | grep -qF -- "$1"
+}
+
+# gone TEXT: 0 when no process's command line holds TEXT within 10 s
 gone() {
 	local i
 	for i in $(seq 1 200); do
-		pgrep -f -- "$1" > /dev/null || return 0
+		running "$1" || return 0
 		sleep 0.05
 	done
 	return 1
@@ -119,7 +127,7 @@ is "$rc" 0 "without -f esfs returns 0 after mounting"
 mountpoint -q "$M"
 ok $? "without -f: mounted when the command returns"
 works "background mode"
-ok $(pgrep -f -- "$ESFS $STORE $M" > /dev/null; echo $?) "without -f: the daemon runs in the background"
+ok $(running "$ESFS $STORE $M"; echo $?) "without -f: the daemon runs in the background"
 fusermount3 -u "$M"
 ok $? "fusermount3 -u unmounts it"
 gone "$ESFS $STORE $M"
@@ -188,7 +196,7 @@ mountpoint -q "$M"
 ok $? "mount -t fuse.esfs: mounted"
 is "$(findmnt -n -o FSTYPE "$M")" fuse.esfs "mount -t fuse.esfs: the type is fuse.esfs"
 works "mount -t fuse.esfs"
-ok $(pgrep -f -- "esfs $STORE $M" > /dev/null; echo $?) "mount -t fuse.esfs: the daemon runs"
+ok $(running "esfs $STORE $M"; echo $?) "mount -t fuse.esfs: the daemon runs"
 umount "$M"
 ok $? "umount unmounts it"
 gone "esfs $STORE $M"
@@ -201,7 +209,7 @@ is "$rc" 0 "mount --fstab with a fuse.esfs line exits 0"
 mountpoint -q "$M"
 ok $? "fstab: mounted"
 works "fstab"
-ok $(pgrep -f -- "esfs $STORE $M" > /dev/null; echo $?) "fstab: the daemon runs"
+ok $(running "esfs $STORE $M"; echo $?) "fstab: the daemon runs"
 is "$(ls "$M/all" | wc -l)" 4 "fstab: the events of every earlier mount are there"
 umount "$M"
 ok $? "umount unmounts the fstab mount"

@@ -11,12 +11,25 @@
 # bin/esfs), T (the test's
 # temporary directory), STORE (store directory), M (mountpoint), LOG (the
 # daemon's stderr), PID (the daemon).
+#
+# With ESFS_TEST_PG set (make check-pg sets it to the URI of a database of
+# the private cluster tests/pg-cluster started), STORE is instead the URI
+# of a new PostgreSQL database of the test's own, dropped at the end, and
+# PG is 1: the contract tests then run against the PostgreSQL backend.
 
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 ESFS=${ESFS:-$TOP/bin/esfs}
 T=$(mktemp -d "${TMPDIR:-/tmp}/esfs-test.XXXXXX")
 STORE=$T/store
+PG=
+if [ -n "${ESFS_TEST_PG:-}" ]; then
+	PG=1
+	_db=esfs_$(basename "$T" | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+	psql -q "$ESFS_TEST_PG" -c "CREATE DATABASE $_db" >/dev/null ||
+		{ echo "Bail out! cannot make database $_db"; exit 1; }
+	STORE=${ESFS_TEST_PG/:\/\/\/esfs\?/:\/\/\/$_db?}
+fi
 M=$T/mnt
 LOG=$T/esfs.log
 PID=
@@ -150,6 +163,7 @@ _cleanup() {
 		tail -n 20 "$LOG" | sed 's/^/#   /'
 	fi
 	rm -rf "$T"
+	[ -z "$PG" ] || psql -q "$ESFS_TEST_PG" -c "DROP DATABASE $_db WITH (FORCE)" >/dev/null
 }
 trap _cleanup EXIT
 trap 'echo "Bail out! interrupted or over ${TEST_TIMEOUT:-300} s"; exit 1' INT TERM

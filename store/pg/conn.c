@@ -235,9 +235,11 @@ static void *watch_thread(void *arg)
 	for (;;) {
 		if (!c) {
 			int err = 0;
+			/* A standby refuses LISTEN: the head's poll is
+			 * left, which is enough. */
 			if (connect_to(w->s->uri, &c) == 0) {
 				PQclear(pg_run(c, "LISTEN esfs", 0, NULL, &err));
-				if (err) {
+				if (err && PQstatus(c) != CONNECTION_OK) {
 					PQfinish(c);
 					c = NULL;
 				}

@@ -1,9 +1,11 @@
 /* query.c — the PostgreSQL backend's read views: a REPEATABLE READ, READ
  * ONLY transaction on a connection of the pool, so that every read of a
  * view sees one snapshot of the store. What a get hands out points into
- * a result kept until the view ends; a walk reads pages by key (128 rows,
- * then more) and frees each page once its items have been handed out. */
+ * a result kept until the view ends; a walk reads pages by key (16 rows,
+ * doubling to 2,048: a small read needs few) and frees each page once its
+ * items have been handed out. */
 #include "pg.h"
+#include "../json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +14,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
-#define PAGE_FIRST 128
+#define PAGE_FIRST 16
 #define PAGE_MAX 2048
 
 #define EVENT_COLS "global_position, stream, version, created_us, event_id, envelope"
@@ -157,10 +159,13 @@ static PGresult *get_row(pg_read *r, const char *sql, int n, const char *const *
 #define NUM(buf, v) (snprintf(buf, sizeof buf, "%" PRIu64, (uint64_t)(v)), buf)
 
 /* A name as a parameter: NUL-terminated in buf (256 bytes); 0 when it can
- * be no name (too long, or holding a NUL). */
+ * be no name (es_name_check: PostgreSQL would refuse text that is not
+ * UTF-8). */
 static int name_param(const char *name, size_t len, char *buf)
 {
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	char why[128];
+
+	if (es_name_check(name, len, why, sizeof why) != 0)
 		return 0;
 	memcpy(buf, name, len);
 	buf[len] = '\0';

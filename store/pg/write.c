@@ -67,6 +67,15 @@ static int errno_of(const char *name)
 	return EIO;
 }
 
+/* Whether name can be no stored name (es_name_check): such a name is
+ * found nowhere, and PostgreSQL would refuse text that is not UTF-8. */
+static int no_name(const char *name, size_t len)
+{
+	char why[128];
+
+	return es_name_check(name, len, why, sizeof why) != 0;
+}
+
 /* A NUL-terminated copy of a name (names hold no NUL: es_name_check). */
 static char *cstr(const char *name, size_t len)
 {
@@ -141,7 +150,7 @@ int pg_stream_remove(es_store *st, const char *name, size_t len)
 	char *n;
 	int err;
 
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	if (no_name(name, len))
 		return fail(ENOENT, "no stream of that name");
 	if (!(n = cstr(name, len)))
 		return fail(ENOMEM, "out of memory");
@@ -271,7 +280,7 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 		return fail(EINVAL, "bad expected version %lld", (long long)expected);
 	if (s->read_only)
 		return fail(EROFS, "the store is open read-only");
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	if (no_name(name, len))
 		return fail(ENOENT, "no stream of that name");
 	if (!(p = calloc(n, sizeof *p)))
 		return fail(ENOMEM, "out of memory");
@@ -337,7 +346,7 @@ int pg_snapshot_put(es_store *st, const char *name, size_t len,
 	size_t clen;
 	int err;
 
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	if (no_name(name, len))
 		return fail(ENOENT, "no stream of that name");
 	if ((err = es_json_check(data, data_len, 0, why, sizeof why, &compact, &clen, NULL)))
 		return fail(err, "snapshot data: %s", why);
@@ -365,7 +374,7 @@ int pg_snapshot_delete(es_store *st, const char *name, size_t len)
 	char *n;
 	int err;
 
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	if (no_name(name, len))
 		return fail(ENOENT, "no stream of that name");
 	if (!(n = cstr(name, len)))
 		return fail(ENOMEM, "out of memory");
@@ -436,7 +445,7 @@ int pg_checkpoint_delete(es_store *st, const char *name, size_t len)
 	char *n, now[24];
 	int err;
 
-	if (len == 0 || len > 255 || memchr(name, 0, len))
+	if (no_name(name, len))
 		return fail(ENOENT, "no checkpoint of that name");
 	if (!(n = cstr(name, len)))
 		return fail(ENOMEM, "out of memory");
