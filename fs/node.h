@@ -69,6 +69,10 @@ struct node_ops {
 	/* Sets fi (and o when needed). NULL: EISDIR. */
 	int (*open)(struct esfs *fs, es_read *rd, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct opening *o);
+	/* open needs no read view (rd is NULL): it looks nothing up, so a
+	 * file whose bytes the kernel has cached opens even while the store
+	 * cannot be read (a PostgreSQL server gone for a while). */
+	int open_bare;
 	/* NULL: reads as empty. */
 	void (*read)(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, size_t size,
 		     off_t off);

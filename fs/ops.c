@@ -243,13 +243,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct esfs *fs = fs_of(req);
 	struct opening o = {0};
-	es_read *rd;
-	int err = es_read_begin(fs->store, &rd);
+	es_read *rd = NULL;
+	int err = ops_of(ino)->open_bare ? 0 : es_read_begin(fs->store, &rd);
 
-	if (!err) {
-		err = open_node(fs, rd, ino, fi, &o);
-		es_read_end(rd);
+	if (err) {	/* the store cannot be read (its server gone): say why */
+		refuse(req, err, "open: %s", es_why());
+		return;
 	}
+	err = open_node(fs, rd, ino, fi, &o);
+	es_read_end(rd);
 	if (err && o.why)
 		refuse(req, err, "open: %s", o.why);
 	else if (err)
