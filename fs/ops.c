@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/statvfs.h>
 
@@ -246,14 +247,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	es_read *rd = NULL;
 	int err = ops_of(ino)->open_bare ? 0 : es_read_begin(fs->store, &rd);
 
-	if (err) {	/* the store cannot be read (its server gone): say why */
-		refuse(req, err, "open: %s", es_why());
-		return;
-	}
-	err = open_node(fs, rd, ino, fi, &o);
+	char why[512] = "";
+
+	if (!err)
+		err = open_node(fs, rd, ino, fi, &o);
+	/* EIO: the store failed (its server gone, say): the store says why. */
+	if (err == EIO && !o.why)
+		snprintf(why, sizeof why, "%s", es_why());
 	es_read_end(rd);
 	if (err && o.why)
 		refuse(req, err, "open: %s", o.why);
+	else if (why[0])
+		refuse(req, err, "open: %s", why);
 	else if (err)
 		fuse_reply_err(req, err);
 	else if (reply_open(req, fi, &o) != 0)

@@ -59,6 +59,57 @@ static void no_notice(void *arg, const char *message)
 	(void)message;
 }
 
+PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
+		       const char *const *vals, int *err)
+{
+	PGresult *res[2] = {NULL, NULL};
+	int got = 0, nulls = 0;
+
+	if (!PQenterPipelineMode(c)) {	/* then one after the other */
+		if (!(res[0] = pg_run(c, first, 0, NULL, err)))
+			return NULL;
+		PQclear(res[0]);
+		return pg_run(c, sql, n, vals, err);
+	}
+	if (!PQsendQueryParams(c, first, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0) || !PQpipelineSync(c)) {
+		*err = pg_why(EIO, "cannot send a query", PQerrorMessage(c));
+		return NULL;	/* the connection is not idle: pg_put closes it */
+	}
+	/* first's result, NULL, sql's result, NULL, then the sync; a NULL
+	 * twice in a row means the connection failed. */
+	for (;;) {
+		PGresult *x = PQgetResult(c);
+		if (!x) {
+			if (++nulls > 1)
+				break;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(x) == PGRES_PIPELINE_SYNC) {
+			PQclear(x);
+			break;
+		}
+		if (got < 2)
+			res[got++] = x;
+		else
+			PQclear(x);
+	}
+	PQexitPipelineMode(c);
+	for (int i = 0; i < 2; i++) {
+		ExecStatusType st = res[i] ? PQresultStatus(res[i]) : PGRES_FATAL_ERROR;
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			*err = pg_why(EIO, PQstatus(c) == CONNECTION_BAD ? "connection lost" : "query failed",
+				      res[i] ? PQresultErrorMessage(res[i]) : PQerrorMessage(c));
+			PQclear(res[0]);
+			PQclear(res[1]);
+			return NULL;
+		}
+	}
+	PQclear(res[0]);
+	return res[1];
+}
+
 static int connect_to(const char *uri, PGconn **out)
 {
 	PGconn *c = PQconnectdb(uri);

@@ -37,6 +37,7 @@ typedef struct pg_read {
 	PGconn *c;
 	PGresult **kept;		/* results handed out: freed at the end */
 	size_t nkept, cap;
+	int begun;			/* its transaction is open (query.c) */
 } pg_read;
 
 extern const struct es_backend es_pg_backend;
@@ -63,6 +64,11 @@ void pg_put(pg_store *s, PGconn *c);
  * connection or any other failure of the server. */
 PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 		 int *err);
+
+/* Runs first (no parameters), then sql, in one round trip (libpq's
+ * pipeline mode): sql's result, or NULL as pg_run. */
+PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
+		       const char *const *vals, int *err);
 
 /* write.c */
 int pg_stream_create(es_store *s, const char *name, size_t len);

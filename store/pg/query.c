@@ -80,6 +80,10 @@ static void row_view(const PGresult *r, int i, es_view *v)
 	v->name_len = (size_t)PQgetlength(r, i, 4);
 }
 
+#define BEGIN_VIEW "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+/* The view's transaction begins with its first query, in the same round
+ * trip (pg_run_after), and a view that asks nothing costs nothing. */
 int pg_read_begin(es_store *st, es_read **out)
 {
 	pg_store *s = (pg_store *)st;
@@ -95,13 +99,6 @@ int pg_read_begin(es_store *st, es_read **out)
 		free(r);
 		return err;
 	}
-	PGresult *res = pg_run(r->c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, &err);
-	if (!res) {
-		pg_put(s, r->c);
-		free(r);
-		return err;
-	}
-	PQclear(res);
 	*out = (es_read *)r;
 	return 0;
 }
@@ -111,7 +108,8 @@ void pg_read_end(es_read *rd)
 	pg_read *r = (pg_read *)rd;
 	int err = 0;
 
-	PQclear(pg_run(r->c, "ROLLBACK", 0, NULL, &err));
+	if (r->begun)
+		PQclear(pg_run(r->c, "ROLLBACK", 0, NULL, &err));
 	pg_put(r->s, r->c);
 	for (size_t i = 0; i < r->nkept; i++)
 		PQclear(r->kept[i]);
@@ -124,8 +122,11 @@ void pg_read_end(es_read *rd)
 static PGresult *query(pg_read *r, const char *sql, int n, const char *const *vals,
 		       int keep, int *err)
 {
-	PGresult *res = pg_run(r->c, sql, n, vals, err);
+	PGresult *res = r->begun ? pg_run(r->c, sql, n, vals, err) :
+			pg_run_after(r->c, BEGIN_VIEW, sql, n, vals, err);
 
+	if (res)
+		r->begun = 1;
 	if (!res || !keep)
 		return res;
 	if (r->nkept == r->cap) {
