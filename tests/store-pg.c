@@ -3,11 +3,13 @@
  * directory. Two es_store handles on one database stand for two hosts:
  * what one appends the other reads at once, racing appends on one version
  * get one winner, retries by event id are stored once, positions stay
- * gapless under concurrent appends from both, and a watch on one wakes on
- * the other's append. */
+ * gapless under concurrent appends from both, a watch on one wakes on
+ * the other's append, and an append whose connection is killed on the
+ * server is resent and stored once. */
 #include "tap.h"
 #include "store-fixture.h"
 
+#include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
 
@@ -211,6 +213,73 @@ static void test_watch(const char *uri)
 	es_close(b);
 }
 
+/* ---- A connection lost during an append. ---------------------------- */
+
+struct lost_arg {
+	es_store *s;
+	es_appended out;
+	int err;
+};
+
+static void *lost_append(void *p)
+{
+	struct lost_arg *a = p;
+
+	a->err = append1(a->s, "Lost-1", 0, "T", "{}", NULL, &a->out);
+	return NULL;
+}
+
+/* The pid of a backend waiting for a lock in esfs_append, or 0. */
+static int waiting_append(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+			     "AND query LIKE '%esfs_append(%' AND pid <> pg_backend_pid()");
+	int pid = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+
+	PQclear(r);
+	return pid;
+}
+
+static int wait_for_append(PGconn *c, int not_pid)
+{
+	for (int i = 0; i < 200; i++) {
+		int pid = waiting_append(c);
+		if (pid && pid != not_pid)
+			return pid;
+		usleep(25000);
+	}
+	return 0;
+}
+
+static void test_lost(const char *uri)
+{
+	es_store *s = open_store(uri, NULL);
+	PGconn *lock = PQconnectdb(uri), *admin = PQconnectdb(uri);
+	struct lost_arg a = {.s = s};
+	pthread_t t;
+
+	is_int(es_stream_create(s, NM("Lost-1")), 0, "a stream for the lost append");
+	PQclear(PQexec(lock, "BEGIN"));
+	PQclear(PQexec(lock, "SELECT 1 FROM esfs_head FOR UPDATE"));
+	pthread_create(&t, NULL, lost_append, &a);
+	int pid = wait_for_append(admin, 0);
+	ok(pid > 0, "the append waits for the head's lock (backend %d)", pid);
+	PQclear(PQexec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = "
+		       "(SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+		       "query LIKE '%esfs_append(%' AND pid <> pg_backend_pid() LIMIT 1)"));
+	int again = wait_for_append(admin, pid);
+	ok(again > 0 && again != pid, "its connection killed, it is sent again on another (backend %d)",
+	   again);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	pthread_join(t, NULL);
+	is_int(a.err, 0, "and succeeds: %s", a.err ? es_why() : "");
+	is_int((long long)a.out.first_version, 1, "at version 1");
+	is_int(version_of(s, "Lost-1"), 1, "stored once");
+	PQfinish(lock);
+	PQfinish(admin);
+	es_close(s);
+}
+
 int main(void)
 {
 	char *uri = start_cluster();
@@ -218,6 +287,7 @@ int main(void)
 	test_basics(uri);
 	test_race(uri);
 	test_watch(uri);
+	test_lost(uri);
 	free(uri);
 	stop_cluster();
 	return done_testing();

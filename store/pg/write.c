@@ -293,8 +293,8 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	snprintf(exp, sizeof exp, "%lld", (long long)expected);
 	snprintf(max, sizeof max, "%zu", s->max_event);
 	const char *v[] = {stream, exp, cat, a.ids.p, a.given.p, a.types.p, a.prefix.p,
-			   a.schema.p, a.data.p, a.meta.p, max};
-	for (int tries = 0; !err && tries < 2; tries++) {
+			   a.schema.p, a.data.p, a.meta.p, max};	/* (refreshed for a resend) */
+	for (int tries = 0; !err; tries++) {
 		PGconn *c;
 		PGresult *r;
 		if ((err = pg_get(s, &c)))
@@ -310,7 +310,25 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 				err = 0;
 				break;
 			}
-			continue;	/* none stored: once more */
+			if (err)
+				break;
+			if (tries == 1) {
+				err = fail(EIO, "PostgreSQL: the connection was lost during an append, "
+					   "twice; none of its events are stored");
+				break;
+			}
+			/* None stored: once more, every id now counted as given,
+			 * so that should the first attempt commit after all (its
+			 * server still running it), this one is its retry. */
+			for (size_t i = 0; i < n; i++)
+				p[i].given_id = 1;
+			arrays_free(&a);
+			a = (struct arrays){0};
+			if ((err = make_arrays(name, len, p, n, &a)))
+				break;
+			v[3] = a.ids.p, v[4] = a.given.p, v[5] = a.types.p, v[6] = a.prefix.p;
+			v[7] = a.schema.p, v[8] = a.data.p, v[9] = a.meta.p;
+			continue;
 		}
 		if (!r)
 			break;
