@@ -4,14 +4,17 @@
  * what one appends the other reads at once, racing appends on one version
  * get one winner, retries by event id are stored once, positions stay
  * gapless under concurrent appends from both, a watch on one wakes on
- * the other's append, and an append whose connection is killed on the
- * server is resent and stored once. */
+ * the other's append, an append whose connection is killed on the
+ * server is resent and stored once, and appends made at once by one
+ * handle share one transaction, each failing alone. */
 #include "tap.h"
 #include "store-fixture.h"
 
+#include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <uuid/uuid.h>
 
 static char *cluster;	/* the cluster's directory, stopped at exit */
 
@@ -280,6 +283,168 @@ static void test_lost(const char *uri)
 	es_close(s);
 }
 
+
+/* ---- Group commit: appends made at once share one transaction. ------ */
+
+#define GROUPED 8
+
+struct grouped {
+	es_store *s;
+	char stream[32];
+	int64_t expected;
+	const char *type;
+	const unsigned char *id;
+	int err;
+	char why[256];
+};
+
+static void *grouped_append(void *p)
+{
+	struct grouped *g = p;
+
+	g->err = append1(g->s, g->stream, g->expected, g->type, "{}", g->id, NULL);
+	snprintf(g->why, sizeof g->why, "%s", g->err ? es_why() : "");
+	return NULL;
+}
+
+/* Appends of one handle, made while the head's lock is held elsewhere:
+ * the first waits for it alone, the others queue behind it and go in one
+ * transaction (one xmin) once it is released. */
+static int run_grouped(const char *uri, struct grouped *g, int n,
+		       const char *tag)
+{
+	PGconn *lock = PQconnectdb(uri), *admin = PQconnectdb(uri);
+	pthread_t t[GROUPED];
+	uint64_t after = head_of(g[0].s);
+
+	PQclear(PQexec(lock, "BEGIN"));
+	PQclear(PQexec(lock, "SELECT 1 FROM esfs_head FOR UPDATE"));
+	pthread_create(&t[0], NULL, grouped_append, &g[0]);
+	ok(wait_for_append(admin, 0) > 0, "%s: the first append waits for the head's lock", tag);
+	for (int i = 1; i < n; i++)
+		pthread_create(&t[i], NULL, grouped_append, &g[i]);
+	usleep(200000);	/* (the others queue behind it in the process) */
+	PQclear(PQexec(lock, "ROLLBACK"));
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	char pos[24];
+	const char *v[] = {pos};
+	snprintf(pos, sizeof pos, "%" PRIu64, after);
+	PGresult *r = PQexecParams(admin, "SELECT count(DISTINCT xmin::text) FROM events "
+				   "WHERE global_position > $1::bigint", 1, NULL, v, NULL, NULL, 0);
+	int xacts = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	PQfinish(lock);
+	PQfinish(admin);
+	return xacts;
+}
+
+static void test_group(const char *uri)
+{
+	es_store *s = open_store(uri, NULL);
+	struct grouped g[GROUPED];
+	unsigned char dup[16];
+
+	for (int i = 0; i < GROUPED; i++) {
+		g[i] = (struct grouped){.s = s, .expected = 0, .type = "T"};
+		snprintf(g[i].stream, sizeof g[i].stream, "Group-%d", i);
+		is_int(es_stream_create(s, g[i].stream, strlen(g[i].stream)), 0, "stream %s",
+		       g[i].stream);
+	}
+	/* One of the group expects a wrong version, and one gives an id
+	 * stored in another stream: they fail alone. */
+	uuid_generate(dup);
+	is_int(append1(s, "Lost-1", ES_ANY, "T", "{}", dup, NULL), 0, "an event whose id is reused");
+	g[3].expected = 5;
+	g[5].id = dup;
+	int xacts = run_grouped(uri, g, GROUPED, "a group");
+	is_int(xacts, 2, "the first alone, the rest in one transaction");
+	for (int i = 0; i < GROUPED; i++)
+		if (i == 3 || i == 5)
+			is_int(g[i].err, EEXIST, "%s fails alone: %s", g[i].stream, g[i].why);
+		else
+			is_int(g[i].err, 0, "%s is stored: %s", g[i].stream, g[i].why);
+
+	/* A statement that raises (here a trigger's exception) aborts its
+	 * group's transaction: each append then runs alone. */
+	PGconn *admin = PQconnectdb(uri);
+	PGresult *r = PQexec(admin, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+			     "$$ BEGIN IF NEW.event_type = 'Boom' THEN RAISE 'boom'; END IF; "
+			     "RETURN NEW; END $$; CREATE TRIGGER boom BEFORE INSERT ON events "
+			     "FOR EACH ROW EXECUTE FUNCTION boom()");
+	is_int(PQresultStatus(r), PGRES_COMMAND_OK, "a trigger that raises for type Boom");
+	PQclear(r);
+	for (int i = 0; i < GROUPED; i++)
+		g[i] = (struct grouped){.s = s, .expected = ES_ANY, .type = i == 4 ? "Boom" : "T"};
+	for (int i = 0; i < GROUPED; i++)
+		snprintf(g[i].stream, sizeof g[i].stream, "Group-%d", i);
+	xacts = run_grouped(uri, g, GROUPED, "a group with a Boom");
+	ok(xacts >= 2, "its appends ran again, alone (%d transactions)", xacts);
+	for (int i = 0; i < GROUPED; i++)
+		if (i == 4)
+			ok(g[i].err == EIO && strstr(g[i].why, "boom"), "the Boom fails with EIO, "
+			   "the server's reason in its own thread: %s", g[i].why);
+		else
+			is_int(g[i].err, 0, "%s is stored: %s", g[i].stream, g[i].why);
+	PQclear(PQexec(admin, "DROP TRIGGER boom ON events"));
+	PQfinish(admin);
+	struct events e = {0};
+	is_int(log_walk(s, 1, &e), 0, "the log walks");
+	ok(gapless_positions(&e, 1), "positions gapless after the groups");
+	events_free(&e);
+	es_close(s);
+}
+
+/* A group whose connection is killed while it waits for the head's lock:
+ * each of its appends settles by its ids, is sent again, and is stored
+ * once. */
+static void test_group_lost(const char *uri)
+{
+	es_store *s = open_store(uri, NULL);
+	PGconn *lock = PQconnectdb(uri), *admin = PQconnectdb(uri);
+	struct grouped g[GROUPED];
+	pthread_t t[GROUPED];
+	char kill[160];
+
+	for (int i = 0; i < GROUPED; i++) {
+		g[i] = (struct grouped){.s = s, .expected = 0, .type = "T"};
+		snprintf(g[i].stream, sizeof g[i].stream, "Killed-%d", i);
+		is_int(es_stream_create(s, g[i].stream, strlen(g[i].stream)), 0, "stream %s",
+		       g[i].stream);
+	}
+	PQclear(PQexec(lock, "BEGIN"));
+	PQclear(PQexec(lock, "SELECT 1 FROM esfs_head FOR UPDATE"));
+	pthread_create(&t[0], NULL, grouped_append, &g[0]);
+	int first = wait_for_append(admin, 0);
+	for (int i = 1; i < GROUPED; i++)
+		pthread_create(&t[i], NULL, grouped_append, &g[i]);
+	usleep(200000);
+	snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%d)", first);
+	PQclear(PQexec(admin, kill));
+	int group = wait_for_append(admin, first);
+	ok(first > 0 && group > 0, "the lone append's backend (%d) killed, the group's (%d) waits",
+	   first, group);
+	snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%d)", group);
+	PQclear(PQexec(admin, kill));
+	usleep(200000);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	int stored = 0;
+	for (int i = 0; i < GROUPED; i++) {
+		pthread_join(t[i], NULL);
+		stored += g[i].err == 0 && version_of(s, g[i].stream) == 1;
+		if (g[i].err)
+			diag("%s: %s", g[i].stream, g[i].why);
+	}
+	is_int(stored, GROUPED, "every append succeeds, stored once");
+	struct events e = {0};
+	is_int(log_walk(s, 1, &e), 0, "the log walks");
+	ok(gapless_positions(&e, 1), "gapless");
+	events_free(&e);
+	PQfinish(lock);
+	PQfinish(admin);
+	es_close(s);
+}
+
 int main(void)
 {
 	char *uri = start_cluster();
@@ -288,6 +453,8 @@ int main(void)
 	test_race(uri);
 	test_watch(uri);
 	test_lost(uri);
+	test_group(uri);
+	test_group_lost(uri);
 	free(uri);
 	stop_cluster();
 	return done_testing();

@@ -59,25 +59,32 @@ static void no_notice(void *arg, const char *message)
 	(void)message;
 }
 
-PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
-		       const char *const *vals, int *err)
+/* The failure of a result of pg_pipeline (NULL: none came). */
+static int pipeline_why(PGconn *c, const PGresult *r)
 {
-	PGresult *res[2] = {NULL, NULL};
+	return pg_why(EIO, PQstatus(c) == CONNECTION_BAD ? "connection lost" : "query failed",
+		      r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+}
+
+int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
+{
 	int got = 0, nulls = 0;
 
+	for (int i = 0; i < nq; i++)
+		res[i] = NULL;
 	if (!PQenterPipelineMode(c)) {	/* then one after the other */
-		if (!(res[0] = pg_run(c, first, 0, NULL, err)))
-			return NULL;
-		PQclear(res[0]);
-		return pg_run(c, sql, n, vals, err);
+		int err = 0;
+		for (int i = 0; i < nq && !err; i++)
+			res[i] = pg_run(c, q[i].sql, q[i].n, q[i].vals, &err);
+		return err;
 	}
-	if (!PQsendQueryParams(c, first, 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0) || !PQpipelineSync(c)) {
-		*err = pg_why(EIO, "cannot send a query", PQerrorMessage(c));
-		return NULL;	/* the connection is not idle: pg_put closes it */
-	}
-	/* first's result, NULL, sql's result, NULL, then the sync; a NULL
-	 * twice in a row means the connection failed. */
+	for (int i = 0; i < nq; i++)
+		if (!PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0))
+			return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
+	if (!PQpipelineSync(c))	/* (the connection is not idle: pg_put closes it) */
+		return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
+	/* Each query's result then a NULL, then the sync; a NULL twice in a
+	 * row means the connection failed. */
 	for (;;) {
 		PGresult *x = PQgetResult(c);
 		if (!x) {
@@ -90,22 +97,34 @@ PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
 			PQclear(x);
 			break;
 		}
-		if (got < 2)
+		if (got < nq)
 			res[got++] = x;
 		else
 			PQclear(x);
 	}
 	PQexitPipelineMode(c);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nq; i++) {
 		ExecStatusType st = res[i] ? PQresultStatus(res[i]) : PGRES_FATAL_ERROR;
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			*err = pg_why(EIO, PQstatus(c) == CONNECTION_BAD ? "connection lost" : "query failed",
-				      res[i] ? PQresultErrorMessage(res[i]) : PQerrorMessage(c));
-			PQclear(res[0]);
-			PQclear(res[1]);
-			return NULL;
+			int err = pipeline_why(c, res[i]);
+			for (int k = 0; k < nq; k++) {
+				PQclear(res[k]);
+				res[k] = NULL;
+			}
+			return err;
 		}
 	}
+	return 0;
+}
+
+PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
+		       const char *const *vals, int *err)
+{
+	struct pg_query q[2] = {{first, 0, NULL}, {sql, n, vals}};
+	PGresult *res[2];
+
+	if ((*err = pg_pipeline(c, q, 2, res)))
+		return NULL;
 	PQclear(res[0]);
 	return res[1];
 }
@@ -249,6 +268,7 @@ int pg_open(const char *uri, const es_options *opts, es_store **out)
 	s->read_only = opts && opts->read_only;
 	s->max_event = opts && opts->max_event ? opts->max_event : ES_MAX_EVENT_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
+	pg_group_init(&s->group);
 	if (!(err = connect_to(uri, &c)) && !(err = check_schema(s, c))) {
 		pg_put(s, c);
 		*out = (es_store *)s;
@@ -401,6 +421,7 @@ void pg_close(es_store *st)
 	while (s->nidle)
 		PQfinish(s->idle[--s->nidle]);
 	pthread_mutex_destroy(&s->lock);
+	pg_group_destroy(&s->group);
 	free(s->uri);
 	free(s);
 }

@@ -2,12 +2,13 @@
  * store in a PostgreSQL database, named by a postgresql:// URI, that many
  * processes on many hosts open at once (doc/pg.md). Its schema is
  * schema.sql; every change is one statement, a call of a function of
- * that schema, so one round trip; a read view is a REPEATABLE READ
+ * that schema, so one round trip (appends made at once share one, and
+ * one transaction); a read view is a REPEATABLE READ
  * transaction on a connection of its own.
  *
  * Files: conn.c (connections, the schema, the watch), write.c (the
- * changes), query.c (read views, reads and walks), backend.c (the table);
- * their names differ from the local backend's, since libstore.a holds
+ * changes), group.c (the appends' group commit), query.c (read views,
+ * reads and walks), backend.c (the table); their names differ from the local backend's, since libstore.a holds
  * both and an archive knows its members by their base names. */
 #ifndef ES_PG_H
 #define ES_PG_H
@@ -20,6 +21,14 @@
 
 #define PG_POOL 16	/* idle connections kept */
 
+/* The appends waiting for a group commit (group.c). */
+struct pg_group {
+	pthread_mutex_t lock;
+	pthread_cond_t done;		/* a group ended */
+	struct pg_job *queue, *tail;	/* waiting, in order of arrival */
+	int leading;			/* a group is being run */
+};
+
 typedef struct pg_store {
 	const struct es_backend *be;	/* &es_pg_backend */
 	char *uri;
@@ -29,6 +38,7 @@ typedef struct pg_store {
 	PGconn *idle[PG_POOL];
 	int nidle;
 	struct pg_watch *watch;		/* es_watch_open's (conn.c) */
+	struct pg_group group;		/* group.c */
 } pg_store;
 
 typedef struct pg_read {
@@ -65,10 +75,32 @@ void pg_put(pg_store *s, PGconn *c);
 PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 		 int *err);
 
+/* A statement and its n text parameters. */
+struct pg_query {
+	const char *sql;
+	int n;
+	const char *const *vals;
+};
+
+/* Runs the nq queries q in one round trip (libpq's pipeline mode), in
+ * order, into res: 0 with every result there (the caller clears them),
+ * or an errno as pg_run's with none, when any failed (a failure aborts
+ * the rest of an explicit transaction among them). */
+int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
+
 /* Runs first (no parameters), then sql, in one round trip (libpq's
  * pipeline mode): sql's result, or NULL as pg_run. */
 PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
 		       const char *const *vals, int *err);
+
+/* group.c: runs sql (an esfs_append call) with the other appends that
+ * wait, in one transaction: its result, or NULL as pg_run, with *lost
+ * set when the connection was lost, so that whether it was committed is
+ * not known. */
+PGresult *pg_group_run(pg_store *s, const char *sql, int n, const char *const *vals,
+		       int *err, int *lost);
+void pg_group_init(struct pg_group *g);
+void pg_group_destroy(struct pg_group *g);
 
 /* write.c */
 int pg_stream_create(es_store *s, const char *name, size_t len);

@@ -1,5 +1,6 @@
 /* write.c — the PostgreSQL backend's changes: each one statement, its
- * own transaction. An append is one call of esfs_append (schema.sql),
+ * own transaction, but appends, which share one with those made at the
+ * same time (group.c). An append is one call of esfs_append (schema.sql),
  * which takes the head's lock, checks, builds the envelopes and writes
  * them; when the connection is lost before its answer, the append's
  * event ids (generated here when the writer gave none) tell whether it
@@ -295,13 +296,8 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	const char *v[] = {stream, exp, cat, a.ids.p, a.given.p, a.types.p, a.prefix.p,
 			   a.schema.p, a.data.p, a.meta.p, max};	/* (refreshed for a resend) */
 	for (int tries = 0; !err; tries++) {
-		PGconn *c;
-		PGresult *r;
-		if ((err = pg_get(s, &c)))
-			break;
-		r = pg_run(c, APPEND_SQL, 11, v, &err);
-		int lost = !r && PQstatus(c) == CONNECTION_BAD;
-		pg_put(s, c);
+		int lost;
+		PGresult *r = pg_group_run(s, APPEND_SQL, 11, v, &err, &lost);
 		if (lost) {	/* committed or not? The ids tell. */
 			err = resolve(s, stream, &a, n, &done);
 			if (err == 1) {

@@ -1,0 +1,142 @@
+/* group.c — the PostgreSQL backend's group commit: appends that one
+ * process makes at the same time share one transaction, sent in one round
+ * trip (BEGIN, one esfs_append call each, COMMIT, in libpq's pipeline
+ * mode), so that the server flushes its WAL once for all of them. An
+ * append that finds none waiting runs alone, as one statement.
+ *
+ * The first append to arrive leads: it takes every append queued (up to
+ * GROUP_MAX), runs them, and hands each its result; those that arrive
+ * meanwhile queue for the next group, whose leader is the first of them
+ * to wake. esfs_append returns a failure rather than raising it, so one
+ * append's EEXIST leaves the others of its group standing; should a
+ * statement raise all the same, each append of the group runs again on
+ * its own, and its own failure is its own (so does one that the
+ * server refused alone, for its reason to be told in its own thread:
+ * es_why is per thread). A connection lost is each
+ * append's to settle (write.c looks its events up). */
+#include "pg.h"
+
+#include <errno.h>
+
+#define GROUP_MAX 64	/* appends in one transaction, at most */
+
+enum { QUEUED, DONE, LOST, ALONE };
+
+struct pg_job {
+	const char *sql;
+	int n;
+	const char *const *vals;
+	int state;
+	PGresult *res;		/* DONE: the statement's result */
+	struct pg_job *next;
+};
+
+/* Runs the group jobs[0 … n-1] on one connection and marks each. */
+static void run_group(pg_store *s, struct pg_job **jobs, int n)
+{
+	struct pg_query q[GROUP_MAX + 2];
+	PGresult *res[GROUP_MAX + 2];
+	PGconn *c;
+	int err = pg_get(s, &c);
+
+	if (err) {	/* no connection: each tries its own, for its reason */
+		for (int i = 0; i < n; i++)
+			jobs[i]->state = ALONE;
+		return;
+	}
+	if (n == 1) {	/* alone: no transaction to wrap it in */
+		PGresult *r = pg_run(c, jobs[0]->sql, jobs[0]->n, jobs[0]->vals, &err);
+		jobs[0]->state = r ? DONE : PQstatus(c) == CONNECTION_BAD ? LOST : ALONE;
+		jobs[0]->res = r;
+		pg_put(s, c);
+		return;
+	}
+	q[0] = (struct pg_query){"BEGIN", 0, NULL};
+	for (int i = 0; i < n; i++)
+		q[i + 1] = (struct pg_query){jobs[i]->sql, jobs[i]->n, jobs[i]->vals};
+	q[n + 1] = (struct pg_query){"COMMIT", 0, NULL};
+	err = pg_pipeline(c, q, n + 2, res);
+	int lost = err && PQstatus(c) == CONNECTION_BAD;
+	pg_put(s, c);
+	for (int i = 0; i < n; i++) {
+		jobs[i]->state = !err ? DONE : lost ? LOST : ALONE;
+		jobs[i]->res = err ? NULL : res[i + 1];
+	}
+	if (!err) {
+		PQclear(res[0]);
+		PQclear(res[n + 1]);
+	}
+}
+
+/* Takes the queue's first jobs, up to GROUP_MAX, into jobs. */
+static int take(struct pg_group *g, struct pg_job **jobs)
+{
+	int n = 0;
+
+	while (g->queue && n < GROUP_MAX) {
+		jobs[n++] = g->queue;
+		g->queue = g->queue->next;
+	}
+	if (!g->queue)
+		g->tail = NULL;
+	return n;
+}
+
+PGresult *pg_group_run(pg_store *s, const char *sql, int n, const char *const *vals,
+		       int *err, int *lost)
+{
+	struct pg_group *g = &s->group;
+	struct pg_job job = {sql, n, vals, QUEUED, NULL, NULL};
+
+	*lost = 0;
+	pthread_mutex_lock(&g->lock);
+	if (g->tail)
+		g->tail->next = &job;
+	else
+		g->queue = &job;
+	g->tail = &job;
+	while (job.state == QUEUED) {
+		if (g->leading) {
+			pthread_cond_wait(&g->done, &g->lock);
+			continue;
+		}
+		struct pg_job *jobs[GROUP_MAX];
+		int k = take(g, jobs);
+		g->leading = 1;
+		pthread_mutex_unlock(&g->lock);
+		run_group(s, jobs, k);
+		pthread_mutex_lock(&g->lock);
+		g->leading = 0;
+		pthread_cond_broadcast(&g->done);
+	}
+	pthread_mutex_unlock(&g->lock);
+
+	if (job.state == DONE)
+		return job.res;
+	if (job.state == LOST) {
+		*err = fail(EIO, "PostgreSQL: connection lost during a group commit");
+		*lost = 1;
+		return NULL;
+	}
+	PGconn *c;	/* ALONE */
+	if ((*err = pg_get(s, &c)))
+		return NULL;
+	PGresult *r = pg_run(c, sql, n, vals, err);
+	*lost = !r && PQstatus(c) == CONNECTION_BAD;
+	pg_put(s, c);
+	return r;
+}
+
+void pg_group_init(struct pg_group *g)
+{
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->done, NULL);
+	g->queue = g->tail = NULL;
+	g->leading = 0;
+}
+
+void pg_group_destroy(struct pg_group *g)
+{
+	pthread_cond_destroy(&g->done);
+	pthread_mutex_destroy(&g->lock);
+}
