@@ -3,6 +3,7 @@
  * thread that LISTENs on its own connection, and polls the head as well,
  * since a notification is lost with a connection. */
 #include "pg.h"
+#include "../json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,17 @@
 int pg_is_uri(const char *name)
 {
 	return strncmp(name, "postgresql://", 13) == 0 || strncmp(name, "postgres://", 11) == 0;
+}
+
+int pg_name(const char *name, size_t len, char *buf)
+{
+	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+
+	if (!err) {
+		memcpy(buf, name, len);
+		buf[len] = '\0';
+	}
+	return err;
 }
 
 /* The server's message on one line, without its trailing newline. */

@@ -75,6 +75,13 @@ void pg_put(pg_store *s, PGconn *c);
 PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 		 int *err);
 
+/* A name as a text parameter: NUL-terminated in buf (PG_NAME bytes). 0,
+ * or es_name_check's EINVAL with es_why set when it can be no stored
+ * name (such a name is found nowhere, and PostgreSQL would refuse text
+ * that is not UTF-8). */
+#define PG_NAME 256
+int pg_name(const char *name, size_t len, char *buf);
+
 /* A statement and its n text parameters. */
 struct pg_query {
 	const char *sql;

@@ -159,20 +159,6 @@ static PGresult *get_row(pg_read *r, const char *sql, int n, const char *const *
 
 #define NUM(buf, v) (snprintf(buf, sizeof buf, "%" PRIu64, (uint64_t)(v)), buf)
 
-/* A name as a parameter: NUL-terminated in buf (256 bytes); 0 when it can
- * be no name (es_name_check: PostgreSQL would refuse text that is not
- * UTF-8). */
-static int name_param(const char *name, size_t len, char *buf)
-{
-	char why[128];
-
-	if (es_name_check(name, len, why, sizeof why) != 0)
-		return 0;
-	memcpy(buf, name, len);
-	buf[len] = '\0';
-	return 1;
-}
-
 int pg_head(es_read *rd, uint64_t *position, int64_t *created_us)
 {
 	int err = 0;
@@ -200,10 +186,10 @@ int pg_stream_count(es_read *rd, uint64_t *count)
 
 int pg_stream_get(es_read *rd, const char *name, size_t len, es_stream *out)
 {
-	char n[256];
+	char n[PG_NAME];
 	int err = 0;
 
-	if (!name_param(name, len, n))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no stream of that name");
 	const char *v[] = {n};
 	PGresult *r = get_row((pg_read *)rd, "SELECT " STREAM_COLS " FROM streams WHERE name = $1",
@@ -294,10 +280,10 @@ int pg_snapshot_get(es_read *rd, uint64_t stream_id, es_snapshot *out)
 
 int pg_checkpoint_get(es_read *rd, const char *name, size_t len, es_checkpoint *out)
 {
-	char n[256];
+	char n[PG_NAME];
 	int err = 0;
 
-	if (!name_param(name, len, n))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no checkpoint of that name");
 	const char *v[] = {n};
 	PGresult *r = get_row((pg_read *)rd, "SELECT " CHECKPOINT_COLS " FROM "
@@ -449,10 +435,10 @@ int pg_checkpoints_walk(es_read *rd, uint64_t from, es_checkpoint_fn fn, void *a
 
 int pg_view_get(es_read *rd, int kind, const char *name, size_t len, es_view *out)
 {
-	char n[256], k[24];
+	char n[PG_NAME], k[24];
 	int err = 0;
 
-	if (!name_param(name, len, n))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no view of that name");
 	const char *v[] = {NUM(k, kind), n};
 	PGresult *r = get_row((pg_read *)rd, "SELECT " VIEW_COLS " FROM views WHERE "

@@ -81,6 +81,20 @@ CREATE TABLE subscription_checkpoints (
 	updated_us bigint NOT NULL DEFAULT 0
 );
 
+-- Every time the store keeps is the server's clock, in microseconds
+-- since the epoch (one clock for all hosts); esfs_at makes one a
+-- timestamptz, for the seed design's columns, and esfs_time the text
+-- of an envelope's created_at.
+CREATE FUNCTION esfs_now() RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+	SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+$$;
+
+CREATE FUNCTION esfs_at(us bigint) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT timestamp with time zone 'epoch' + us * interval '1 microsecond'
+$$;
+
 CREATE FUNCTION esfs_time(us bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT to_char(timestamp 'epoch' + us * interval '1 microsecond',
@@ -185,8 +199,7 @@ BEGIN
 		o_why := 'no positions left';
 		RETURN;
 	END IF;
-	created := greatest(floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
-			    h.created_us);
+	created := greatest(esfs_now(), h.created_us);
 	stamp := esfs_time(created);
 	FOR i IN 1 .. n LOOP
 		envs[i] := p_prefix[i] || (st.version + i) || ',"schema_version":' || p_schema[i] ||
@@ -209,8 +222,7 @@ BEGIN
 		INSERT INTO events VALUES (h.global_position + i, p_ids[i], p_stream,
 			coalesce(p_category, ''), p_types[i], p_schema[i], p_data[i]::json,
 			p_meta[i]::json, st.version + i,
-			timestamp with time zone 'epoch' + created * interval '1 microsecond',
-			st.id, cat, typ, created, h.log_bytes + total, envs[i]);
+			esfs_at(created), st.id, cat, typ, created, h.log_bytes + total, envs[i]);
 		total := total + octet_length(envs[i]);
 	END LOOP;
 	UPDATE streams SET version = version + n, updated_us = created WHERE id = st.id;
@@ -228,7 +240,7 @@ CREATE FUNCTION esfs_snapshot_put(p_stream text, p_quoted text, p_version bigint
 LANGUAGE plpgsql AS $$
 DECLARE
 	st streams%ROWTYPE;
-	created bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+	created bigint := esfs_now();
 BEGIN
 	SELECT * INTO st FROM streams WHERE name = p_stream;
 	IF NOT FOUND THEN
@@ -243,7 +255,7 @@ BEGIN
 		RETURN;
 	END IF;
 	INSERT INTO snapshots VALUES (st.id, p_stream, p_version, p_data::json,
-		timestamp with time zone 'epoch' + created * interval '1 microsecond', created,
+		esfs_at(created), created,
 		'{"stream_id":' || p_quoted || ',"version":' || p_version || ',"created_at":"' ||
 		esfs_time(created) || '","data":' || p_data || E'}\n')
 	ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data,
@@ -257,7 +269,7 @@ CREATE FUNCTION esfs_checkpoint_put(p_name text, p_position bigint,
 LANGUAGE plpgsql AS $$
 DECLARE
 	head bigint;
-	now_us bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+	now_us bigint := esfs_now();
 BEGIN
 	SELECT global_position INTO head FROM esfs_head;
 	IF p_position > head THEN
@@ -267,12 +279,12 @@ BEGIN
 		RETURN;
 	END IF;
 	UPDATE subscription_checkpoints SET position = p_position,
-		updated_at = timestamp with time zone 'epoch' + now_us * interval '1 microsecond',
+		updated_at = esfs_at(now_us),
 		updated_us = now_us
 		WHERE name = p_name;
 	IF NOT FOUND THEN	-- (an id is taken only for a new name)
 		INSERT INTO subscription_checkpoints VALUES (nextval('esfs_ids'), p_name, p_position,
-			timestamp with time zone 'epoch' + now_us * interval '1 microsecond', now_us)
+			esfs_at(now_us), now_us)
 		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
 			updated_at = EXCLUDED.updated_at, updated_us = EXCLUDED.updated_us;
 	END IF;

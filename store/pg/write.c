@@ -68,27 +68,6 @@ static int errno_of(const char *name)
 	return EIO;
 }
 
-/* Whether name can be no stored name (es_name_check): such a name is
- * found nowhere, and PostgreSQL would refuse text that is not UTF-8. */
-static int no_name(const char *name, size_t len)
-{
-	char why[128];
-
-	return es_name_check(name, len, why, sizeof why) != 0;
-}
-
-/* A NUL-terminated copy of a name (names hold no NUL: es_name_check). */
-static char *cstr(const char *name, size_t len)
-{
-	char *c = malloc(len + 1);
-
-	if (c) {
-		memcpy(c, name, len);
-		c[len] = '\0';
-	}
-	return c;
-}
-
 /* Runs one statement on a connection of the pool. With fn_result, the
  * statement is a call of a function whose first two columns are o_err
  * and o_why: a failure there is returned as its errno. *out, when not
@@ -123,38 +102,31 @@ static int change(pg_store *s, const char *sql, int n, const char *const *vals,
 
 int pg_stream_create(es_store *st, const char *name, size_t len)
 {
-	int err = es_name_check(name, len, why_buf, sizeof why_buf);
-	char *n, now[24];
+	char n[PG_NAME];
 	PGresult *r;
+	int err = pg_name(name, len, n);
 
 	if (err)
 		return err;
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
-	snprintf(now, sizeof now, "%" PRId64, now_us());
-	const char *v[] = {n, now};
-	err = change((pg_store *)st, "INSERT INTO streams VALUES (nextval('esfs_ids'), $1, 0, "
-		     "$2::bigint, $2::bigint) ON CONFLICT (name) DO NOTHING RETURNING id",
-		     2, v, 0, &r);
+	const char *v[] = {n};
+	err = change((pg_store *)st, "INSERT INTO streams SELECT nextval('esfs_ids'), $1, 0, t, t "
+		     "FROM esfs_now() t ON CONFLICT (name) DO NOTHING RETURNING id", 1, v, 0, &r);
 	if (!err) {
 		if (PQntuples(r) == 0)
 			err = fail(EEXIST, "stream %.*s exists", (int)len, name);
 		PQclear(r);
 	}
-	free(n);
 	return err;
 }
 
 int pg_stream_remove(es_store *st, const char *name, size_t len)
 {
+	char n[PG_NAME];
 	PGresult *r;
-	char *n;
 	int err;
 
-	if (no_name(name, len))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no stream of that name");
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
 	const char *v[] = {n};
 	err = change((pg_store *)st, "WITH gone AS (DELETE FROM streams WHERE name = $1 AND "
 		     "version = 0 RETURNING id) SELECT (SELECT count(*) FROM gone), "
@@ -167,7 +139,6 @@ int pg_stream_remove(es_store *st, const char *name, size_t len)
 				     PQgetvalue(r, 0, 1));
 		PQclear(r);
 	}
-	free(n);
 	return err;
 }
 
@@ -272,7 +243,7 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	struct prepared *p;
 	struct arrays a = {0};
 	es_appended done;
-	char *stream = NULL, *cat = NULL, exp[24], max[24];
+	char stream[PG_NAME], category[PG_NAME], *cat = NULL, exp[24], max[24];
 	int err;
 
 	if (n == 0)
@@ -281,7 +252,7 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 		return fail(EINVAL, "bad expected version %lld", (long long)expected);
 	if (s->read_only)
 		return fail(EROFS, "the store is open read-only");
-	if (no_name(name, len))
+	if (pg_name(name, len, stream))
 		return fail(ENOENT, "no stream of that name");
 	if (!(p = calloc(n, sizeof *p)))
 		return fail(ENOMEM, "out of memory");
@@ -289,8 +260,11 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	if (!err)
 		err = make_arrays(name, len, p, n, &a);
 	size_t clen = category_len(name, len);
-	if (!err && (!(stream = cstr(name, len)) || (clen && !(cat = cstr(name, clen)))))
-		err = fail(ENOMEM, "out of memory");
+	if (clen) {
+		memcpy(category, name, clen);
+		category[clen] = '\0';
+		cat = category;
+	}
 	snprintf(exp, sizeof exp, "%lld", (long long)expected);
 	snprintf(max, sizeof max, "%zu", s->max_event);
 	const char *v[] = {stream, exp, cat, a.ids.p, a.given.p, a.types.p, a.prefix.p,
@@ -345,8 +319,6 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	}
 	free(p);
 	arrays_free(&a);
-	free(stream);
-	free(cat);
 	return err;
 }
 
@@ -356,11 +328,11 @@ int pg_snapshot_put(es_store *st, const char *name, size_t len,
 		    uint64_t version, const char *data, size_t data_len)
 {
 	pg_store *s = (pg_store *)st;
-	char why[256], *compact = NULL, *n = NULL, ver[24], q[2 * 255 + 3];
+	char why[256], *compact = NULL, n[PG_NAME], ver[24], q[2 * 255 + 3];
 	size_t clen;
 	int err;
 
-	if (no_name(name, len))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no stream of that name");
 	if ((err = es_json_check(data, data_len, 0, why, sizeof why, &compact, &clen, NULL)))
 		return fail(err, "snapshot data: %s", why);
@@ -371,27 +343,20 @@ int pg_snapshot_put(es_store *st, const char *name, size_t len,
 	}
 	q[es_json_quote(name, len, q)] = '\0';
 	snprintf(ver, sizeof ver, "%" PRIu64, version);
-	if (!(n = cstr(name, len))) {
-		free(compact);
-		return fail(ENOMEM, "out of memory");
-	}
 	const char *v[] = {n, q, ver, compact};
 	err = change(s, "SELECT * FROM esfs_snapshot_put($1, $2, $3::bigint, $4)", 4, v, 1, NULL);
-	free(n);
 	free(compact);
 	return err;
 }
 
 int pg_snapshot_delete(es_store *st, const char *name, size_t len)
 {
+	char n[PG_NAME];
 	PGresult *r;
-	char *n;
 	int err;
 
-	if (no_name(name, len))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no stream of that name");
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
 	const char *v[] = {n};
 	err = change((pg_store *)st, "WITH gone AS (DELETE FROM snapshots WHERE stream_id = $1 "
 		     "RETURNING 1) SELECT (SELECT count(*) FROM gone), "
@@ -403,20 +368,17 @@ int pg_snapshot_delete(es_store *st, const char *name, size_t len)
 				fail(ENOENT, "no stream %.*s", (int)len, name);
 		PQclear(r);
 	}
-	free(n);
 	return err;
 }
 
 int pg_checkpoint_reserve(es_store *st, const char *name, size_t len, uint64_t *id)
 {
+	char n[PG_NAME];
 	PGresult *r;
-	char *n;
-	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+	int err = pg_name(name, len, n);
 
 	if (err)
 		return err;
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
 	const char *v[] = {n};
 	/* An id is taken only for a name that has none. */
 	err = change((pg_store *)st, "WITH made AS (INSERT INTO subscription_checkpoints (id, name) "
@@ -432,48 +394,40 @@ int pg_checkpoint_reserve(es_store *st, const char *name, size_t len, uint64_t *
 				   (int)len, name);
 		PQclear(r);
 	}
-	free(n);
 	return err;
 }
 
 int pg_checkpoint_put(es_store *st, const char *name, size_t len, uint64_t position)
 {
-	char *n, pos[24];
-	int err = es_name_check(name, len, why_buf, sizeof why_buf);
+	char n[PG_NAME], pos[24];
+	int err = pg_name(name, len, n);
 
 	if (err)
 		return err;
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
 	snprintf(pos, sizeof pos, "%" PRIu64, position);
 	const char *v[] = {n, pos};
 	err = change((pg_store *)st, "SELECT * FROM esfs_checkpoint_put($1, $2::bigint)", 2, v, 1,
 		     NULL);
-	free(n);
 	return err;
 }
 
 int pg_checkpoint_delete(es_store *st, const char *name, size_t len)
 {
+	char n[PG_NAME];
 	PGresult *r;
-	char *n, now[24];
 	int err;
 
-	if (no_name(name, len))
+	if (pg_name(name, len, n))
 		return fail(ENOENT, "no checkpoint of that name");
-	if (!(n = cstr(name, len)))
-		return fail(ENOMEM, "out of memory");
-	snprintf(now, sizeof now, "%" PRId64, now_us());
-	const char *v[] = {n, now};
+	const char *v[] = {n};
 	/* The name keeps its id, so that its inode stays the same. */
 	err = change((pg_store *)st, "UPDATE subscription_checkpoints SET position = NULL, "
-		     "updated_at = NULL, updated_us = $2::bigint WHERE name = $1 AND "
-		     "position IS NOT NULL RETURNING id", 2, v, 0, &r);
+		     "updated_at = NULL, updated_us = esfs_now() WHERE name = $1 AND "
+		     "position IS NOT NULL RETURNING id", 1, v, 0, &r);
 	if (!err) {
 		if (PQntuples(r) == 0)
 			err = fail(ENOENT, "no checkpoint %.*s", (int)len, name);
 		PQclear(r);
 	}
-	free(n);
 	return err;
 }
