@@ -2899,7 +2899,7 @@ static const char legend[] =
 	"  W6        random reads by stream and version (streams/S/VERSION)\n"
 	"  W7        a bash loop of printf > new (files, tmpfs: printf > VERSION with set -C, no fsync);\n"
 	"            p50 = p99 = the whole command\n"
-	"  W8-sub-N  esfs only: N consumers wait in read() on subscriptions/; one appender writes one\n"
+	"  W8-sub-N  esfs, esfs-pg: N consumers wait in read() on subscriptions/; one appender writes one\n"
 	"            event at a time; p50/p99 from the append's write() returning to each consumer's\n"
 	"            read() returning with it (paced: no events/s)\n"
 	"  W8-cross  esfs-pg only: W8-sub-1 with the consumer on a second daemon on the same database,\n"
