@@ -6,18 +6,22 @@
  * live subscriber waits for an append) against esfs through a real FUSE
  * mount, plain files (one event, one file) on the same disk and on tmpfs,
  * the store library called directly, PostgreSQL with a classic
- * event-store table, and, for the appends alone, the disk's ceiling (the
- * same event lines written with pwrite to a preallocated file, one
- * fdatasync per group commit), at several store sizes, and reports events/s
+ * event-store table (positions from its sequence, and from a counter row),
+ * esfs mounted on a PostgreSQL store of the same server (one daemon, and
+ * two for the appends and the cross-host wake of a subscriber), and, for
+ * the appends alone, the disk's ceiling (the same event lines written with
+ * pwrite to a preallocated file, one fdatasync per group commit), at
+ * several store sizes, and reports events/s
  * and p50/p99 latencies as a table on stdout, OUTDIR/results.csv and a
  * chart, OUTDIR/chart.png. With --count-flushes it also counts, with
  * strace, the flush system calls that esfs and the store library make per
  * append. See man/esfs-bench.1.
  *
- *   esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg,limit]
+ *   esfs-bench [--sizes 1e4,1e5]
+ *              [--systems esfs,files,tmpfs,store,pg,pg-counter,esfs-pg,limit]
  *              [--workloads W1,...] [--count-flushes] OUTDIR
  *
- * It starts and stops everything itself (the esfs daemon, a PostgreSQL
+ * It starts and stops everything itself (the esfs daemons, a PostgreSQL
  * server in a temporary directory) and leaves nothing mounted or running,
  * also when it fails or is interrupted.
  */
@@ -57,15 +61,18 @@
 
 /* ---- What is measured. ------------------------------------------------ */
 
-enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, SYS_LIMIT, NSYS };
-static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg", "limit"};
+enum { SYS_ESFS, SYS_FILES, SYS_TMPFS, SYS_STORE, SYS_PG, SYS_PGC, SYS_ESFS_PG, SYS_LIMIT, NSYS };
+static const char *const sys_name[NSYS] = {"esfs", "files", "tmpfs", "store", "pg", "pg-counter",
+					   "esfs-pg", "limit"};
 
-/* Rows of the table: a workload can give several. */
-enum { R_W1, R_W2, R_W3, R_W4C, R_W4W, R_W4F, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6, R_W7,
-       R_W8A, R_W8B, NROW };
+/* Rows of the table: a workload can give several. The -2d rows and
+ * W8-cross are esfs-pg's, with two daemons on one database. */
+enum { R_W1, R_W1D, R_W2, R_W2D, R_W3, R_W4C, R_W4W, R_W4F, R_W5A, R_W5LA, R_W5S, R_W5LS, R_W6,
+       R_W7, R_W8A, R_W8B, R_W8X, NROW };
 static const char *const row_name[NROW] = {
-	"W1", "W2", "W3", "W4-cold", "W4-warm", "W4-feed", "W5-ls-all", "W5-ls-l-all",
-	"W5-ls-stream", "W5-ls-l-stream", "W6", "W7", "W8-sub-1", "W8-sub-8",
+	"W1", "W1-2d", "W2", "W2-2d", "W3", "W4-cold", "W4-warm", "W4-feed", "W5-ls-all",
+	"W5-ls-l-all", "W5-ls-stream", "W5-ls-l-stream", "W6", "W7", "W8-sub-1", "W8-sub-8",
+	"W8-cross",
 };
 
 #define DATA_LEN 200		/* bytes of an event's data object */
@@ -83,7 +90,7 @@ static const char *const row_name[NROW] = {
 
 static uint64_t g_sizes[16] = {10000, 100000};
 static int g_nsizes = 2;
-static int g_sys_on[NSYS] = {1, 1, 1, 1, 1, 1};
+static int g_sys_on[NSYS] = {1, 1, 1, 1, 1, 1, 1, 1};
 static int g_wl_on[9] = {0, 1, 1, 1, 1, 1, 1, 1, 1};	/* W1 … W8 */
 static uint64_t g_ops = 2000;		/* appends of W1, and of W2, W3 in all */
 static uint64_t g_reads = 10000;	/* random reads of W6 */
@@ -100,11 +107,16 @@ static int g_count_flushes;		/* --count-flushes */
 
 static char g_base[PATH_MAX];		/* the temporary directory on disk */
 static char g_shm[PATH_MAX];		/* the one on tmpfs */
-static char g_mnt[PATH_MAX];
-static volatile sig_atomic_t g_esfs_pid;
+static char g_mnt[2][PATH_MAX];		/* esfs's mount; esfs-pg's second daemon's */
+static volatile sig_atomic_t g_esfs_pid[2];
 static char g_pgbin[PATH_MAX];		/* directory of initdb, pg_ctl, psql */
 static char g_pgctl[PATH_MAX];
+/* The one PostgreSQL server of the run, for pg, pg-counter and esfs-pg,
+ * each in a database of its own: initdb'd when first needed, stopped at
+ * the end. */
+static char g_pgdir[PATH_MAX];		/* its directory, and the socket's */
 static char g_pgdata[PATH_MAX];
+static int g_pgport;
 static volatile sig_atomic_t g_pg_running;
 static int g_pg_drop;			/* run the server as g_pg_uid */
 static uid_t g_pg_uid;
@@ -275,14 +287,16 @@ static int wait_exit(pid_t pid, int ms, int *status)
 	return 0;
 }
 
-/* Unmounts esfs, stops PostgreSQL, removes the temporary directories: on
- * failure and on a signal, with async-signal-safe calls only (fork, exec,
- * kill, waitpid). */
+/* Unmounts esfs (both daemons of esfs-pg), stops PostgreSQL, removes the
+ * temporary directories: on failure and on a signal, with async-signal-safe
+ * calls only (fork, exec, kill, waitpid). */
 static void emergency_cleanup(void)
 {
-	if (g_esfs_pid > 0) {
-		pid_t pid = g_esfs_pid;
-		char *av[] = {"fusermount3", "-u", "-z", g_mnt, NULL};
+	for (int k = 0; k < 2; k++) {
+		if (g_esfs_pid[k] <= 0)
+			continue;
+		pid_t pid = g_esfs_pid[k];
+		char *av[] = {"fusermount3", "-u", "-z", g_mnt[k], NULL};
 		run(av, &quiet);
 		kill(pid, SIGTERM);
 		if (!wait_exit(pid, 10000, NULL)) {
@@ -290,7 +304,7 @@ static void emergency_cleanup(void)
 			wait_exit(pid, 5000, NULL);
 			run(av, &quiet);
 		}
-		g_esfs_pid = 0;
+		g_esfs_pid[k] = 0;
 	}
 	if (g_pg_running) {
 		char *av[] = {g_pgctl, "-D", g_pgdata, "-m", "immediate", "-w", "stop", NULL};
@@ -485,7 +499,7 @@ struct result {
 
 static struct result *g_res;
 static size_t g_nres, g_capres;
-static long g_hwm_kb[16];		/* esfs peak RSS per size */
+static long g_hwm_kb[16][NSYS];		/* the esfs daemon's peak RSS per size */
 static double g_recover[16][2];		/* the store's open after kill -9, after a cut (s) */
 static pthread_mutex_t g_res_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -524,29 +538,35 @@ static void record(int row, int sys, uint64_t size, uint64_t events, double secs
 	}
 	g_res[g_nres++] = r;
 	pthread_mutex_unlock(&g_res_lock);
-	fprintf(stderr, "esfs-bench:   %-14s %-5s %12.1f events/s  p50 %10.1f us  p99 %10.1f us  %s\n",
+	fprintf(stderr, "esfs-bench:   %-14s %-10s %12.1f events/s  p50 %10.1f us  p99 %10.1f us  %s\n",
 		row_name[row], sys_name[sys], r.evps, r.p50, r.p99, r.note);
 }
 
 /* ---- The systems. ------------------------------------------------------ */
+
+/* An esfs daemon and its mount. */
+struct daemon {
+	char mnt[PATH_MAX], log[PATH_MAX];
+	pid_t pid;
+};
 
 struct sysctx {
 	int sys;
 	int si;				/* index of the size */
 	struct layout L;
 	char dir[PATH_MAX];		/* the system's own directory */
-	char data[PATH_MAX];		/* store dir, files root, pg data dir */
-	/* esfs */
-	char mnt[PATH_MAX], log[PATH_MAX];
-	pid_t pid;
+	char data[PATH_MAX];		/* store dir or URI, files root, limit's log */
+	/* esfs, esfs-pg: d[0] is the daemon of every workload; d[1], esfs-pg's
+	 * second host, is mounted for W1-2d, W2-2d and W8-cross only */
+	struct daemon d[2];
 	long hwm_kb;
 	/* store */
 	es_store *st;
 	/* files, tmpfs */
 	_Atomic uint64_t gpos;
 	int durable;
-	/* pg */
-	int port;
+	/* pg, pg-counter, esfs-pg: a database of the run's server */
+	char db[64];
 	char conninfo[PATH_MAX + 128];
 	PGconn *conn;
 	/* limit: the preallocated log and its group commit, under lk */
@@ -560,10 +580,29 @@ struct sysctx {
 	uint64_t flushes;		/* fdatasyncs since the last preallocation */
 };
 
+/* Whether the system is esfs through a FUSE mount (on a directory or on
+ * PostgreSQL). */
+static int mounted(const struct sysctx *c)
+{
+	return c->sys == SYS_ESFS || c->sys == SYS_ESFS_PG;
+}
+
+/* Whether the system is PostgreSQL's own table (BIGSERIAL or counter). */
+static int pg_table(const struct sysctx *c)
+{
+	return c->sys == SYS_PG || c->sys == SYS_PGC;
+}
+
+/* Whether system s runs on the run's PostgreSQL server. */
+static int on_pg(int s)
+{
+	return s == SYS_PG || s == SYS_PGC || s == SYS_ESFS_PG;
+}
+
 /* The root of the tree that all/ and streams/ are in. */
 static const char *tree(const struct sysctx *c)
 {
-	return c->sys == SYS_ESFS ? c->mnt : c->data;
+	return mounted(c) ? c->d[0].mnt : c->data;
 }
 
 /* ---- esfs: the daemon. -------------------------------------------------- */
@@ -608,54 +647,65 @@ static long read_hwm(pid_t pid)
 	return kb < 0 ? 0 : kb;
 }
 
-static void esfs_mount(struct sysctx *c)
+/* Starts daemon k of c (0, or esfs-pg's second host 1) on c->data. */
+static void esfs_mount(struct sysctx *c, int k)
 {
-	char *av[] = {g_esfs, "-f", c->data, c->mnt, NULL};
-	struct sp o = {.out = "/dev/null", .err = c->log, .session = 1};
+	struct daemon *d = &c->d[k];
+	char *av[] = {g_esfs, "-f", c->data, d->mnt, NULL};
+	struct sp o = {.out = "/dev/null", .err = d->log, .session = 1};
 	int st;
 
-	fmt(g_mnt, sizeof g_mnt, "%s", c->mnt);
-	c->pid = spawn(av, &o);
-	if (c->pid < 0)
+	fmt(g_mnt[k], sizeof g_mnt[k], "%s", d->mnt);
+	d->pid = spawn(av, &o);
+	if (d->pid < 0)
 		die("cannot start %s: %s", g_esfs, strerror(errno));
-	g_esfs_pid = c->pid;
-	for (int i = 0; !is_mounted(c->mnt); i++) {
-		if (wait_exit(c->pid, 10, &st)) {
-			g_esfs_pid = 0;
-			tail_log(c->log, 10);
+	g_esfs_pid[k] = d->pid;
+	for (int i = 0; !is_mounted(d->mnt); i++) {
+		if (wait_exit(d->pid, 10, &st)) {
+			g_esfs_pid[k] = 0;
+			tail_log(d->log, 10);
 			die("esfs exited at start with status %d", st);
 		}
 		if (i > 3000)
-			die("esfs did not mount %s within 30 s", c->mnt);
+			die("esfs did not mount %s within 30 s", d->mnt);
 	}
 }
 
-static void esfs_unmount(struct sysctx *c)
+static void esfs_unmount(struct sysctx *c, int k)
 {
-	long kb = read_hwm(c->pid);
+	struct daemon *d = &c->d[k];
+	long kb = read_hwm(d->pid);
 	int st = -1;
 
 	if (kb > c->hwm_kb)
 		c->hwm_kb = kb;
-	char *av[] = {"fusermount3", "-u", c->mnt, NULL};
+	char *av[] = {"fusermount3", "-u", d->mnt, NULL};
 	for (int i = 0; i < 50 && run(av, &quiet) != 0; i++)
 		usleep(100000);
-	if (!wait_exit(c->pid, 60000, &st)) {
+	if (!wait_exit(d->pid, 60000, &st)) {
 		fprintf(stderr, "esfs-bench: esfs did not exit 60 s after the unmount; SIGTERM\n");
-		kill(c->pid, SIGTERM);
-		if (!wait_exit(c->pid, 10000, &st)) {
-			kill(c->pid, SIGKILL);
-			wait_exit(c->pid, 5000, &st);
+		kill(d->pid, SIGTERM);
+		if (!wait_exit(d->pid, 10000, &st)) {
+			kill(d->pid, SIGKILL);
+			wait_exit(d->pid, 5000, &st);
 		}
-		char *lazy[] = {"fusermount3", "-u", "-z", c->mnt, NULL};
+		char *lazy[] = {"fusermount3", "-u", "-z", d->mnt, NULL};
 		run(lazy, &quiet);
 	}
 	if (st != 0) {
 		fprintf(stderr, "esfs-bench: esfs exited with status %d\n", st);
-		tail_log(c->log, 10);
+		tail_log(d->log, 10);
 	}
-	g_esfs_pid = 0;
-	c->pid = 0;
+	g_esfs_pid[k] = 0;
+	d->pid = 0;
+}
+
+/* The last lines of the logs of c's running daemons, after an error. */
+static void tail_logs(const struct sysctx *c)
+{
+	for (int k = 0; k < 2; k++)
+		if (c->d[k].pid > 0)
+			tail_log(c->d[k].log, 10);
 }
 
 /* ---- The store library: prefill. ---------------------------------------- */
@@ -792,18 +842,45 @@ static const char *const pg_schema[] = {
 	"CREATE INDEX idx_events_type ON events(event_type)",
 };
 
+/* pg-counter: the same table, whose global_position an append takes from a
+ * one-row counter instead of the sequence. */
+static const char *const pg_counter_schema[] = {
+	"ALTER TABLE events ALTER COLUMN global_position DROP DEFAULT",
+	"DROP SEQUENCE events_global_position_seq",
+	"CREATE TABLE head (pos BIGINT NOT NULL)",
+};
+
 /* An append: the expected version is checked in the same statement, which
  * is its own transaction; UNIQUE (stream_id, version) catches a concurrent
  * append, and with Expected-Version any that unique violation is retried. */
 #define PG_INSERT "INSERT INTO events (stream_id, stream_type, event_type, event_data, version) " \
 	"SELECT $1::varchar, $2::varchar, $3::varchar, $4::jsonb, m.v + 1 FROM " \
 	"(SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = $1::varchar) m "
+/* pg-counter's append, also one statement: the UPDATE of the counter row
+ * (head) holds that row's lock, as SELECT … FOR UPDATE would, until the
+ * commit, and gives the position; so positions are gapless and in commit
+ * order, as esfs-pg's (its esfs_head), and appends are serialized. A
+ * failed expected version updates nothing and inserts nothing; a unique
+ * violation rolls the counter back with the insert. */
+#define PG_COUNTER_VERSION "WITH m AS (SELECT coalesce(max(version), 0) AS v FROM events " \
+	"WHERE stream_id = $1::varchar), "
+#define PG_COUNTER_INSERT "INSERT INTO events (stream_id, stream_type, event_type, event_data, " \
+	"version, global_position) SELECT $1::varchar, $2::varchar, $3::varchar, $4::jsonb, " \
+	"(SELECT v FROM m) + 1, h.pos FROM h RETURNING version, global_position"
 #define PG_COLUMNS "SELECT id, stream_id, stream_type, event_type, event_data, metadata, " \
 	"version, global_position, created_at FROM events "
 
+/* The appends, [pg-counter][Expected-Version any]: name and statement. */
+static const char *const pg_append[2][2][2] = {
+	{{"app_exact", PG_INSERT "WHERE m.v = $5::bigint RETURNING version, global_position"},
+	 {"app_any", PG_INSERT "RETURNING version, global_position"}},
+	{{"app_exact", PG_COUNTER_VERSION "h AS (UPDATE head SET pos = pos + 1 "
+	  "WHERE (SELECT v FROM m) = $5::bigint RETURNING pos) " PG_COUNTER_INSERT},
+	 {"app_any", PG_COUNTER_VERSION "h AS (UPDATE head SET pos = pos + 1 RETURNING pos) "
+	  PG_COUNTER_INSERT}},
+};
+
 static const char *const pg_prepared[][2] = {
-	{"app_exact", PG_INSERT "WHERE m.v = $5::bigint RETURNING version, global_position"},
-	{"app_any", PG_INSERT "RETURNING version, global_position"},
 	{"get_pos", PG_COLUMNS "WHERE global_position = $1::bigint"},
 	{"get_sv", PG_COLUMNS "WHERE stream_id = $1::varchar AND version = $2::bigint"},
 	{"get_page", PG_COLUMNS "WHERE global_position > $1::bigint ORDER BY global_position LIMIT 1000"},
@@ -895,15 +972,14 @@ static void pg_exec(PGconn *conn, const char *sql)
 	PQclear(r);
 }
 
-static void pg_start(struct sysctx *c)
+static void pg_server_start(void)
 {
 	char opts[PATH_MAX + 128], log[PATH_MAX];
 
-	fmt(opts, sizeof opts, "-h 127.0.0.1 -p %d -k '%s'", c->port, c->dir);
-	fmt(log, sizeof log, "%s/server.log", c->dir);
-	char *av[] = {g_pgctl, "-D", c->data, "-l", log, "-w", "-t", "120", "-o", opts, "start", NULL};
+	fmt(opts, sizeof opts, "-h 127.0.0.1 -p %d -k '%s'", g_pgport, g_pgdir);
+	fmt(log, sizeof log, "%s/server.log", g_pgdir);
+	char *av[] = {g_pgctl, "-D", g_pgdata, "-l", log, "-w", "-t", "120", "-o", opts, "start", NULL};
 	struct sp o = {.out = "/dev/null", .as_pg = 1, .session = 1};
-	fmt(g_pgdata, sizeof g_pgdata, "%s", c->data);
 	g_pg_running = 1;
 	if (run(av, &o) != 0) {
 		tail_log(log, 10);
@@ -911,48 +987,120 @@ static void pg_start(struct sysctx *c)
 	}
 }
 
-static void pg_stop(struct sysctx *c)
+static void pg_server_stop(void)
 {
-	char *av[] = {g_pgctl, "-D", c->data, "-m", "fast", "-w", "-t", "120", "stop", NULL};
+	char *av[] = {g_pgctl, "-D", g_pgdata, "-m", "fast", "-w", "-t", "120", "stop", NULL};
 	struct sp o = {.out = "/dev/null", .as_pg = 1, .session = 1};
 
-	if (c->conn) {
-		PQfinish(c->conn);
-		c->conn = NULL;
-	}
 	if (run(av, &o) != 0)
 		fprintf(stderr, "esfs-bench: pg_ctl stop failed\n");
 	g_pg_running = 0;
 }
 
-/* initdb in c->dir, start on a free loopback port with the socket in
- * c->dir, create the table, COPY the layout's events in. */
-static void pg_setup(struct sysctx *c)
+/* The run's server, running: made with initdb in the temporary directory
+ * the first time, with its default settings, listening on a free loopback
+ * port and on a unix socket in that directory. */
+static void pg_server(void)
 {
 	char initdb[PATH_MAX], log[PATH_MAX];
 
-	if (g_pg_drop && chown(c->dir, g_pg_uid, g_pg_gid) != 0)
-		die("chown %s: %s", c->dir, strerror(errno));
-	fmt(c->data, sizeof c->data, "%s/data", c->dir);
-	fmt(initdb, sizeof initdb, "%s/initdb", g_pgbin);
-	fmt(log, sizeof log, "%s/initdb.log", c->dir);
-	char *av[] = {initdb, "-D", c->data, "-U", PG_USER, "-A", "trust", "-E", "UTF8",
-		      "--no-locale", NULL};
-	struct sp o = {.out = log, .err = log, .as_pg = 1, .session = 1};
-	if (run(av, &o) != 0) {
-		tail_log(log, 10);
-		die("initdb failed");
+	if (g_pg_running)
+		return;
+	if (!g_pgdir[0]) {
+		fmt(g_pgdir, sizeof g_pgdir, "%s/pg-server", g_base);
+		if (mkdir(g_pgdir, 0755) != 0)
+			die("mkdir %s: %s", g_pgdir, strerror(errno));
+		if (g_pg_drop && chown(g_pgdir, g_pg_uid, g_pg_gid) != 0)
+			die("chown %s: %s", g_pgdir, strerror(errno));
+		fmt(g_pgdata, sizeof g_pgdata, "%s/data", g_pgdir);
+		fmt(initdb, sizeof initdb, "%s/initdb", g_pgbin);
+		fmt(log, sizeof log, "%s/initdb.log", g_pgdir);
+		char *av[] = {initdb, "-D", g_pgdata, "-U", PG_USER, "-A", "trust", "-E", "UTF8",
+			      "--no-locale", NULL};
+		struct sp o = {.out = log, .err = log, .as_pg = 1, .session = 1};
+		if (run(av, &o) != 0) {
+			tail_log(log, 10);
+			die("initdb failed");
+		}
+		g_pgport = free_port();
 	}
-	c->port = free_port();
-	fmt(c->conninfo, sizeof c->conninfo, "host=%s port=%d user=" PG_USER " dbname=postgres",
-	    c->dir, c->port);
-	pg_start(c);
+	pg_server_start();
+}
+
+/* Runs sql in the server's database postgres. */
+static void pg_admin(const char *sql)
+{
+	char conninfo[PATH_MAX + 128];
+
+	fmt(conninfo, sizeof conninfo, "host=%s port=%d user=" PG_USER " dbname=postgres", g_pgdir,
+	    g_pgport);
+	PGconn *conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK)
+		die("cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
+	pg_exec(conn, sql);
+	PQfinish(conn);
+}
+
+/* A new database of the run's server for c, named after the system and
+ * the size: c->db, c->conninfo. */
+static void pg_database(struct sysctx *c)
+{
+	char sql[128];
+
+	pg_server();
+	snprintf(c->db, sizeof c->db, "%s_%" PRIu64, sys_name[c->sys], c->L.n);
+	for (char *p = c->db; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	fmt(sql, sizeof sql, "CREATE DATABASE %s", c->db);
+	pg_admin(sql);
+	fmt(c->conninfo, sizeof c->conninfo, "host=%s port=%d user=" PG_USER " dbname=%s", g_pgdir,
+	    g_pgport, c->db);
+}
+
+/* Drops c's database (kept with --keep); the server runs on. */
+static void pg_database_drop(struct sysctx *c)
+{
+	char sql[128];
+
+	if (c->conn) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+	if (g_keep || !c->db[0] || !g_pg_running)
+		return;
+	fmt(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", c->db);
+	pg_admin(sql);
+}
+
+/* Restarts the server, with the kernel's caches dropped in between: the
+ * next reads are cold. */
+static void pg_server_cold(void)
+{
+	pg_server_stop();
+	drop_caches();
+	pg_server_start();
+}
+
+/* pg, pg-counter: a database of the run's server, the table, the layout's
+ * events COPYed in (pg-counter: with their positions, and the counter at
+ * the last). */
+static void pg_setup(struct sysctx *c)
+{
+	int counter = c->sys == SYS_PGC;
+
+	pg_database(c);
 	c->conn = pg_connect(c, 0);
 	for (size_t i = 0; i < sizeof pg_schema / sizeof *pg_schema; i++)
 		pg_exec(c->conn, pg_schema[i]);
+	for (size_t i = 0; counter && i < sizeof pg_counter_schema / sizeof *pg_counter_schema; i++)
+		pg_exec(c->conn, pg_counter_schema[i]);
 	pg_prepare_all(c->conn);
 
-	PGresult *r = PQexec(c->conn, "COPY events (stream_id, stream_type, event_type, event_data, version) FROM STDIN");
+	PGresult *r = PQexec(c->conn, counter ? "COPY events (stream_id, stream_type, event_type, "
+				 "event_data, version, global_position) FROM STDIN"
+			     : "COPY events (stream_id, stream_type, event_type, event_data, version) FROM STDIN");
 	if (PQresultStatus(r) != PGRES_COPY_IN)
 		die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
 	PQclear(r);
@@ -964,8 +1112,10 @@ static void pg_setup(struct sysctx *c)
 	for (uint64_t i = 0; i < c->L.n; i++) {
 		event_at(&c->L, i, stream, &ver);
 		make_data(data, i);
-		len += (size_t)sprintf(buf + len, "%s\t%.*s\tOrderPlaced\t%s\t%" PRIu64 "\n", stream,
+		len += (size_t)sprintf(buf + len, "%s\t%.*s\tOrderPlaced\t%s\t%" PRIu64, stream,
 				       (int)strcspn(stream, "-"), stream, data, ver);
+		len += (size_t)(counter ? sprintf(buf + len, "\t%" PRIu64 "\n", i + 1)
+					: sprintf(buf + len, "\n"));
 		if (len > cap - 1024) {
 			if (PQputCopyData(c->conn, buf, (int)len) != 1)
 				die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
@@ -981,8 +1131,29 @@ static void pg_setup(struct sysctx *c)
 			die("PostgreSQL: COPY: %s", PQerrorMessage(c->conn));
 		PQclear(r);
 	}
-	pg_exec(c->conn, "VACUUM ANALYZE events");
+	if (counter) {
+		char sql[64];
+		fmt(sql, sizeof sql, "INSERT INTO head VALUES (%" PRIu64 ")", c->L.n);
+		pg_exec(c->conn, sql);
+	}
+	pg_exec(c->conn, "VACUUM ANALYZE");
 	pg_exec(c->conn, "CHECKPOINT");
+}
+
+/* esfs-pg: a database of the run's server, which the store library fills
+ * (es_open makes esfs's schema), then esfs mounted on its URI. */
+static void esfs_pg_setup(struct sysctx *c)
+{
+	pg_database(c);
+	fmt(c->data, sizeof c->data, "postgresql:///%s?host=%s&port=%d&user=" PG_USER, c->db, g_pgdir,
+	    g_pgport);
+	store_prefill(c->data, &c->L);
+	c->conn = pg_connect(c, 0);
+	pg_exec(c->conn, "VACUUM ANALYZE");	/* as the pg systems' tables */
+	pg_exec(c->conn, "CHECKPOINT");
+	PQfinish(c->conn);
+	c->conn = NULL;
+	esfs_mount(c, 0);
 }
 
 /* ---- limit: the disk's ceiling for durable appends. ---------------------- *
@@ -1091,14 +1262,20 @@ static void setup(struct sysctx *c)
 
 	fmt(c->dir, sizeof c->dir, "%s/%s-%" PRIu64, c->sys == SYS_TMPFS ? g_shm : g_base, name, c->L.n);
 	mkdir_or_die(c->dir);
+	if (mounted(c))
+		for (int k = 0; k < 2; k++) {
+			fmt(c->d[k].mnt, sizeof c->d[k].mnt, "%s/mnt%s", c->dir, k ? "-b" : "");
+			fmt(c->d[k].log, sizeof c->d[k].log, "%s/esfs%s.log", c->dir, k ? "-b" : "");
+			mkdir_or_die(c->d[k].mnt);
+		}
 	switch (c->sys) {
 	case SYS_ESFS:
 		fmt(c->data, sizeof c->data, "%s/store", c->dir);
-		fmt(c->mnt, sizeof c->mnt, "%s/mnt", c->dir);
-		fmt(c->log, sizeof c->log, "%s/esfs.log", c->dir);
-		mkdir_or_die(c->mnt);
 		store_prefill(c->data, &c->L);
-		esfs_mount(c);
+		esfs_mount(c, 0);
+		break;
+	case SYS_ESFS_PG:
+		esfs_pg_setup(c);
 		break;
 	case SYS_STORE:
 		fmt(c->data, sizeof c->data, "%s/store", c->dir);
@@ -1118,6 +1295,7 @@ static void setup(struct sysctx *c)
 		files_prefill(c);
 		break;
 	case SYS_PG:
+	case SYS_PGC:
 		pg_setup(c);
 		break;
 	case SYS_LIMIT:
@@ -1128,17 +1306,18 @@ static void setup(struct sysctx *c)
 
 static void teardown(struct sysctx *c)
 {
+	for (int k = 0; k < 2; k++)
+		if (mounted(c) && c->d[k].pid > 0)
+			esfs_unmount(c, k);
 	switch (c->sys) {
-	case SYS_ESFS:
-		if (c->pid > 0)
-			esfs_unmount(c);
-		break;
 	case SYS_STORE:
 		es_close(c->st);
 		c->st = NULL;
 		break;
 	case SYS_PG:
-		pg_stop(c);
+	case SYS_PGC:
+	case SYS_ESFS_PG:
+		pg_database_drop(c);
 		break;
 	case SYS_LIMIT:
 		close(c->lfd);
@@ -1209,14 +1388,20 @@ static void recovery(struct sysctx *c)
 
 /* Makes the next reads cold: restarts whatever holds a cache of its own
  * (the esfs daemon's and our own mapping of the store, PostgreSQL's shared
- * buffers), and drops the kernel's caches in between. */
+ * buffers, and for esfs-pg both), and drops the kernel's caches in
+ * between. */
 static void go_cold(struct sysctx *c)
 {
 	switch (c->sys) {
 	case SYS_ESFS:
-		esfs_unmount(c);
+		esfs_unmount(c, 0);
 		drop_caches();
-		esfs_mount(c);
+		esfs_mount(c, 0);
+		break;
+	case SYS_ESFS_PG:
+		esfs_unmount(c, 0);
+		pg_server_cold();
+		esfs_mount(c, 0);
 		break;
 	case SYS_STORE:
 		es_close(c->st);
@@ -1225,9 +1410,9 @@ static void go_cold(struct sysctx *c)
 			die("%s: %s", c->data, es_why());
 		break;
 	case SYS_PG:
-		pg_stop(c);
-		drop_caches();
-		pg_start(c);
+	case SYS_PGC:
+		PQfinish(c->conn);
+		pg_server_cold();
 		c->conn = pg_connect(c, 1);
 		break;
 	default:
@@ -1239,6 +1424,7 @@ static void go_cold(struct sysctx *c)
 
 struct wjob {
 	struct sysctx *c;
+	int host;		/* esfs-pg: the daemon it writes through, 0 or 1 */
 	char stream[64];
 	int any;
 	uint64_t nops, seq0;
@@ -1262,6 +1448,7 @@ static void create_stream(struct sysctx *c, const char *name)
 
 	switch (c->sys) {
 	case SYS_ESFS:
+	case SYS_ESFS_PG:
 	case SYS_FILES:
 	case SYS_TMPFS:
 		fmt(path, sizeof path, "%s/streams/%s", tree(c), name);
@@ -1283,7 +1470,8 @@ static int writer_open(struct wjob *j)
 	j->fd = j->sfd = j->afd = -1;
 	switch (c->sys) {
 	case SYS_ESFS:
-		fmt(path, sizeof path, "%s/streams/%s/new", c->mnt, j->stream);
+	case SYS_ESFS_PG:
+		fmt(path, sizeof path, "%s/streams/%s/new", c->d[j->host].mnt, j->stream);
 		if ((j->fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
 			return msg(j->err, sizeof j->err, "open %s: %s", path, strerror(errno)), -1;
 		break;
@@ -1297,10 +1485,12 @@ static int writer_open(struct wjob *j)
 			return msg(j->err, sizeof j->err, "open %s: %s", path, strerror(errno)), -1;
 		break;
 	case SYS_PG:
+	case SYS_PGC:
 		j->pg = PQconnectdb(c->conninfo);
 		if (PQstatus(j->pg) != CONNECTION_OK)
 			return msg(j->err, sizeof j->err, "connect: %s", PQerrorMessage(j->pg)), -1;
-		PGresult *r = PQprepare(j->pg, pg_prepared[j->any][0], pg_prepared[j->any][1], 0, NULL);
+		const char *const *app = pg_append[c->sys == SYS_PGC][j->any];
+		PGresult *r = PQprepare(j->pg, app[0], app[1], 0, NULL);
 		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 		if (!ok)
@@ -1331,7 +1521,8 @@ static int writer_append(struct wjob *j, uint64_t seq)
 	size_t dlen = make_data(j->data, seq);
 
 	switch (c->sys) {
-	case SYS_ESFS: {
+	case SYS_ESFS:
+	case SYS_ESFS_PG: {
 		int n = j->any ? snprintf(j->buf, sizeof j->buf,
 					  "Expected-Version: any\nEvent-Type: OrderPlaced\n\n%s\n", j->data)
 			       : snprintf(j->buf, sizeof j->buf,
@@ -1388,12 +1579,14 @@ static int writer_append(struct wjob *j, uint64_t seq)
 			return 0;
 		}
 	case SYS_PG:
+	case SYS_PGC:
 		for (;;) {
 			char verbuf[24], type[64];
 			snprintf(verbuf, sizeof verbuf, "%" PRIu64, j->ver);
 			snprintf(type, sizeof type, "%.*s", (int)strcspn(j->stream, "-"), j->stream);
 			const char *vals[5] = {j->stream, type, "OrderPlaced", j->data, verbuf};
-			PGresult *r = PQexecPrepared(j->pg, pg_prepared[j->any][0], j->any ? 4 : 5, vals,
+			PGresult *r = PQexecPrepared(j->pg, pg_append[c->sys == SYS_PGC][j->any][0],
+						     j->any ? 4 : 5, vals,
 						     NULL, NULL, 0);
 			ExecStatusType st = PQresultStatus(r);
 			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -1453,8 +1646,9 @@ static void *writer_main(void *p)
 }
 
 /* nthreads writers, each on a stream of its own or all on one, with an
- * exact Expected-Version or with any; g_ops appends in all. */
-static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, int any)
+ * exact Expected-Version or with any; g_ops appends in all. With hosts 2
+ * (esfs-pg), writer t writes through daemon t % 2. */
+static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, int any, int hosts)
 {
 	struct wjob *jobs = calloc((size_t)nthreads, sizeof *jobs);
 	pthread_t *th = calloc((size_t)nthreads, sizeof *th);
@@ -1470,6 +1664,7 @@ static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, i
 	for (int t = 0; t < nthreads; t++) {
 		struct wjob *j = &jobs[t];
 		j->c = c;
+		j->host = t % hosts;
 		snprintf(j->stream, sizeof j->stream, "%s-%d", row_name[row], one_stream ? 1 : t + 1);
 		if (t == 0 || !one_stream)
 			create_stream(c, j->stream);
@@ -1516,9 +1711,9 @@ static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, i
 				 jobs[t].nlat, jobs[t].err);
 		free(jobs[t].lat);
 	}
-	if (note[0] && c->sys == SYS_ESFS) {
+	if (note[0] && mounted(c)) {
 		fprintf(stderr, "esfs-bench: %s %s: %s\n", row_name[row], sys_name[c->sys], note);
-		tail_log(c->log, 10);
+		tail_logs(c);
 	}
 	if (!note[0] && total < per * (uint64_t)nthreads)
 		msg(note, sizeof note, "time cap: %zu of %" PRIu64 " appends", total,
@@ -1526,7 +1721,7 @@ static void w_writers(struct sysctx *c, int row, int nthreads, int one_stream, i
 	if (retries) {
 		size_t l = strlen(note);
 		msg(note + l, sizeof note - l, "%s%lu retries (%s)", l ? "; " : "", retries,
-			 c->sys == SYS_PG ? "unique violations" : "EEXIST on the version file");
+			 pg_table(c) ? "unique violations" : "EEXIST on the version file");
 	}
 	if (c->sys == SYS_LIMIT && c->flushes) {
 		size_t l = strlen(note);
@@ -1615,7 +1810,8 @@ static int read_pos(struct reader *r, uint64_t pos)
 			return msg(r->err, sizeof r->err, "event %" PRIu64 ": %s", pos, es_why()), -1;
 		return 0;
 	}
-	case SYS_PG: {
+	case SYS_PG:
+	case SYS_PGC: {
 		snprintf(num, sizeof num, "%" PRIu64, pos);
 		const char *vals[1] = {num};
 		return pg_read(r, "get_pos", 1, vals);
@@ -1650,7 +1846,8 @@ static int read_sv(struct reader *r, const char *stream, uint64_t ver)
 					es_why()), -1;
 		return 0;
 	}
-	case SYS_PG: {
+	case SYS_PG:
+	case SYS_PGC: {
 		snprintf(num, sizeof num, "%" PRIu64, ver);
 		const char *vals[2] = {stream, num};
 		return pg_read(r, "get_sv", 2, vals);
@@ -1668,10 +1865,11 @@ static uint64_t *positions(struct sysctx *c, size_t *n)
 	uint64_t head = 0, *pos;
 
 	switch (c->sys) {
-	case SYS_ESFS: {
+	case SYS_ESFS:
+	case SYS_ESFS_PG: {
 		char path[PATH_MAX];
 		struct stat st;
-		fmt(path, sizeof path, "%s/all", c->mnt);
+		fmt(path, sizeof path, "%s/all", tree(c));
 		if (stat(path, &st) != 0)
 			die("stat %s: %s", path, strerror(errno));
 		head = (uint64_t)st.st_size;	/* all/'s size is the last position */
@@ -1685,7 +1883,8 @@ static uint64_t *positions(struct sysctx *c, size_t *n)
 		es_read_end(rd);
 		break;
 	}
-	case SYS_PG: {
+	case SYS_PG:
+	case SYS_PGC: {
 		PGresult *r = PQexec(c->conn, "SELECT global_position FROM events ORDER BY global_position");
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
 			die("PostgreSQL: %s", PQerrorMessage(c->conn));
@@ -1793,7 +1992,7 @@ static void w_read_feed(struct sysctx *c)
 	}
 	phase("W4-feed on %s", sys_name[c->sys]);
 	r->c = c;
-	if (c->sys == SYS_ESFS) {
+	if (mounted(c)) {
 		fmt(path, sizeof path, "%s/feed/0", tree(c));
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			msg(note, sizeof note, "ERROR: open %s: %s", path, strerror(errno));
@@ -1801,7 +2000,7 @@ static void w_read_feed(struct sysctx *c)
 	uint64_t start = now_ns();
 	while (!note[0]) {
 		uint64_t t0 = now_ns(), got = 0;
-		if (c->sys == SYS_ESFS) {
+		if (mounted(c)) {
 			ssize_t n = read(fd, r->buf, sizeof r->buf);
 			if (n < 0)
 				msg(note, sizeof note, "ERROR: read feed/0: %s", strerror(errno));
@@ -1835,7 +2034,7 @@ static void w_read_feed(struct sysctx *c)
 		lat[nlat++] = now_ns() - t0;
 		events += got;
 		progress();
-		if (c->sys == SYS_STORE || (c->sys == SYS_PG && got == 0))
+		if (c->sys == SYS_STORE || (pg_table(c) && got == 0))
 			break;
 	}
 	double secs = (double)(now_ns() - start) / 1e9;
@@ -1953,10 +2152,10 @@ static void w_list(struct sysctx *c)
 		fmt(dir, sizeof dir, "%s/%s%s", tree(c), stream ? "streams/" : "all", stream ? BIG_STREAM : "");
 		char psql[PATH_MAX], port[16];
 		fmt(psql, sizeof psql, "%s/psql", g_pgbin);
-		snprintf(port, sizeof port, "%d", c->port);
+		snprintf(port, sizeof port, "%d", g_pgport);
 		char *ls[] = {"ls", longfmt ? "-l" : dir, longfmt ? dir : NULL, NULL};
-		char *pq[] = {psql, "-X", "-q", "-A", "-t", "-h", c->dir, "-p", port, "-U", PG_USER,
-			      "-d", "postgres", "-c", (char *)pg_list_sql[k], NULL};
+		char *pq[] = {psql, "-X", "-q", "-A", "-t", "-h", g_pgdir, "-p", port, "-U", PG_USER,
+			      "-d", c->db, "-c", (char *)pg_list_sql[k], NULL};
 		struct sp o = {.out = "/dev/null"};
 		uint64_t start = now_ns();
 		while (runs < g_runs && runs < 64) {
@@ -1967,12 +2166,12 @@ static void w_list(struct sysctx *c)
 			if (c->sys == SYS_STORE)
 				rc = store_list(c, stream, longfmt, note, sizeof note);
 			else
-				rc = run(c->sys == SYS_PG ? pq : ls, &o);
+				rc = run(pg_table(c) ? pq : ls, &o);
 			uint64_t t1 = now_ns();
 			if (rc) {
 				if (c->sys != SYS_STORE)
 					msg(note, sizeof note, "ERROR: %s exited with status %d",
-						 c->sys == SYS_PG ? "psql" : "ls", rc);
+						 pg_table(c) ? "psql" : "ls", rc);
 				break;
 			}
 			lat[runs++] = t1 - t0;
@@ -2005,7 +2204,7 @@ static void w_shell(struct sysctx *c)
 	char dir[PATH_MAX], count[24], pad[DATA_LEN], note[400] = "";
 	uint64_t lat[1];
 
-	if (c->sys == SYS_STORE || c->sys == SYS_PG)
+	if (c->sys == SYS_STORE || pg_table(c))
 		return;		/* no shell interface */
 	phase("W7 on %s", sys_name[c->sys]);
 	create_stream(c, "W7-1");
@@ -2013,7 +2212,7 @@ static void w_shell(struct sysctx *c)
 	snprintf(count, sizeof count, "%" PRIu64, g_loop);
 	memset(pad, 'x', DATA_LEN - 20);	/* {"i":N,"note":"…"}: about DATA_LEN bytes */
 	pad[DATA_LEN - 20] = 0;
-	char *av[] = {"bash", "-c", (char *)(c->sys == SYS_ESFS ? w7_esfs : w7_files), "bash", dir,
+	char *av[] = {"bash", "-c", (char *)(mounted(c) ? w7_esfs : w7_files), "bash", dir,
 		      count, pad, NULL};
 	char errf[PATH_MAX];
 	fmt(errf, sizeof errf, "%s/w7.err", c->dir);
@@ -2037,13 +2236,13 @@ static void w_shell(struct sysctx *c)
 	/* Count what was stored: an esfs stream directory's size is its
 	 * number of events; for files, count the files. */
 	struct stat st;
-	if (c->sys == SYS_ESFS && stat(dir, &st) == 0) {
+	if (mounted(c) && stat(dir, &st) == 0) {
 		done = (uint64_t)st.st_size;
 		if (!note[0] && done != g_loop)
 			msg(note, sizeof note, "ERROR: %" PRIu64 " events stored of %" PRIu64, done, g_loop);
 		if (note[0]) {
-			fprintf(stderr, "esfs-bench: W7 esfs: %s\n", note);
-			tail_log(c->log, 10);
+			fprintf(stderr, "esfs-bench: W7 %s: %s\n", sys_name[c->sys], note);
+			tail_logs(c);
 		}
 	}
 	record(R_W7, c->sys, c->L.n, done, (double)lat[0] / 1e9, lat, 1, note);
@@ -2133,7 +2332,9 @@ static int write_text(const char *path, const char *s, char *err, size_t errlen)
 	return 0;
 }
 
-static void w_subscribe(struct sysctx *c, int row, int nconsumers)
+/* The consumers read through daemon host (0, or for W8-cross esfs-pg's
+ * second daemon, 1); the appender always writes through daemon 0. */
+static void w_subscribe(struct sysctx *c, int row, int nconsumers, int host)
 {
 	struct w8_consumer *k = calloc((size_t)nconsumers, sizeof *k);
 	uint64_t n = g_ops / 2, *t_w = calloc(n + 1, sizeof *t_w), done = 0;
@@ -2143,7 +2344,7 @@ static void w_subscribe(struct sysctx *c, int row, int nconsumers)
 	struct stat st;
 	int started = 0;
 
-	if (c->sys != SYS_ESFS) {	/* live subscriptions are esfs's own */
+	if (!mounted(c)) {	/* live subscriptions are esfs's own */
 		free(k), free(t_w), free(j);
 		return;
 	}
@@ -2154,19 +2355,20 @@ static void w_subscribe(struct sysctx *c, int row, int nconsumers)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 
-	snprintf(stream, sizeof stream, "W8-%d", nconsumers);
+	const char *sub = c->d[host].mnt;
+	snprintf(stream, sizeof stream, "W8-%d%s", nconsumers, host ? "-cross" : "");
 	create_stream(c, stream);
-	fmt(path, sizeof path, "%s/all", c->mnt);
+	fmt(path, sizeof path, "%s/all", sub);
 	if (stat(path, &st) != 0)	/* all/'s size is the last position */
 		die("stat %s: %s", path, strerror(errno));
 	snprintf(text, sizeof text, "%jd\n", (intmax_t)st.st_size);
 	for (int i = 0; i < nconsumers && !note[0]; i++) {
 		char name[64];
-		snprintf(name, sizeof name, "w8-%d-%d", nconsumers, i + 1);
-		fmt(path, sizeof path, "%s/checkpoints/%s", c->mnt, name);
+		snprintf(name, sizeof name, "w8-%d-%d%s", nconsumers, i + 1, host ? "-cross" : "");
+		fmt(path, sizeof path, "%s/checkpoints/%s", sub, name);
 		if (write_text(path, text, note, sizeof note) != 0)
 			break;
-		fmt(path, sizeof path, "%s/subscriptions/%s", c->mnt, name);
+		fmt(path, sizeof path, "%s/subscriptions/%s", sub, name);
 		k[i] = (struct w8_consumer){.fd = open(path, O_RDONLY | O_CLOEXEC),
 					    .first = (uint64_t)st.st_size + 1, .n = n, .stop = &stop,
 					    .at = calloc(n + 1, sizeof *k[i].at)};
@@ -2237,12 +2439,12 @@ static void w_subscribe(struct sysctx *c, int row, int nconsumers)
 		free(k[i].at);
 	}
 	if (note[0]) {
-		fprintf(stderr, "esfs-bench: %s esfs: %s\n", row_name[row], note);
-		tail_log(c->log, 10);
+		fprintf(stderr, "esfs-bench: %s %s: %s\n", row_name[row], sys_name[c->sys], note);
+		tail_logs(c);
 	} else {
-		msg(note, sizeof note, "%" PRIu64 " appends, %d consumer%s; latency from write() "
+		msg(note, sizeof note, "%" PRIu64 " appends, %d consumer%s%s; latency from write() "
 		    "returning to read() returning; paced, no events/s", done, nconsumers,
-		    nconsumers > 1 ? "s" : "");
+		    nconsumers > 1 ? "s" : "", host ? " on the second daemon, appends through the first" : "");
 	}
 	record(row, c->sys, c->L.n, nlat, 0, lat, nlat, note);
 	free(lat);
@@ -2462,7 +2664,7 @@ static void count_flushes(struct sysctx *c)
 	struct wjob *j = calloc(1, sizeof *j);
 	unsigned char *dsync = malloc(MAX_FD);
 	char out[PATH_MAX], log[PATH_MAX], b;
-	pid_t traced = c->pid, spid = -1, child = -1;
+	pid_t traced = c->d[0].pid, spid = -1, child = -1;
 	int go[2] = {-1, -1}, done[2] = {-1, -1}, ok = 0;
 
 	if (!j || !dsync)
@@ -2629,11 +2831,63 @@ static void ratio(const struct result *r, char *buf, size_t n)
 		snprintf(buf, n, "%.2f", e->evps / r->evps);
 }
 
+/* The targets of issue 11 for esfs-pg, as ratios of this run's events/s,
+ * at each size: what it must at least reach, and whether it did. */
+static const struct target {
+	int row, sys, base_row, base_sys;
+	double min;
+	const char *what;
+} g_targets[] = {
+	{R_W2, SYS_ESFS_PG, R_W2, SYS_PGC, 2.0, "8 writers, one daemon / PostgreSQL's counter append, 8 clients"},
+	{R_W1, SYS_ESFS_PG, R_W1, SYS_PGC, 0.8, "1 writer / PostgreSQL's counter append, 1 client"},
+	{R_W1D, SYS_ESFS_PG, R_W1, SYS_ESFS_PG, 1.0, "two daemons / one, 1 writer on each / 1 writer"},
+	{R_W2D, SYS_ESFS_PG, R_W2, SYS_ESFS_PG, 1.0, "two daemons / one, 8 writers in all"},
+	{R_W4F, SYS_ESFS_PG, R_W4F, SYS_PG, 1.0, "cat feed/0 / PostgreSQL's paged read-all"},
+};
+
+static void targets(void)
+{
+	int head = 0;
+
+	for (int s = 0; s < g_nsizes; s++)
+		for (size_t t = 0; t < sizeof g_targets / sizeof *g_targets; t++) {
+			const struct target *x = &g_targets[t];
+			const struct result *a = find(g_sizes[s], x->row, x->sys);
+			const struct result *b = find(g_sizes[s], x->base_row, x->base_sys);
+			char name[64];
+			if (!a && !b)
+				continue;
+			if (!head++)
+				rep("\ntargets (issue 11), events/s of the first row over the second's:\n");
+			msg(name, sizeof name, "%s %s / %s %s", sys_name[x->sys], row_name[x->row],
+			    sys_name[x->base_sys], row_name[x->base_row]);
+			if (!a || !b || a->evps <= 0 || b->evps <= 0) {
+				rep("  %8" PRIu64 "  %-32s %6s  (>= %.1f)  not measured  %s\n", g_sizes[s], name,
+				    "-", x->min, x->what);
+				continue;
+			}
+			double q = a->evps / b->evps;
+			rep("  %8" PRIu64 "  %-32s %6.2f  (>= %.1f)  %-12s  %s\n", g_sizes[s], name, q, x->min,
+			    q >= x->min ? "met" : "MISSED", x->what);
+		}
+	for (int s = 0; s < g_nsizes; s++) {
+		const struct result *w = find(g_sizes[s], R_W8X, SYS_ESFS_PG);
+		const struct result *l = find(g_sizes[s], R_W8A, SYS_ESFS_PG);
+		if (w)
+			rep("  %8" PRIu64 "  cross-host wake (W8-cross): p50 %.0f us, p99 %.0f us; "
+			    "one daemon (W8-sub-1): %s%.0f us, %.0f us\n", g_sizes[s], w->p50, w->p99,
+			    l ? "" : "not run, ", l ? l->p50 : 0, l ? l->p99 : 0);
+	}
+}
+
 static const char legend[] =
 	"Workloads (each at each store size; the store is prefilled with SIZE events, half in stream\n"
 	BIG_STREAM ", half in streams of 5):\n"
 	"  W1        1 writer appends ~200-byte events to a new stream, one message per write(), durable\n"
+	"  W1-2d     esfs-pg only: W1 with two daemons on one database (two hosts), a writer on each;\n"
+	"            events/s of both together\n"
 	"  W2        8 writers (threads), 8 streams, exact Expected-Version\n"
+	"  W2-2d     esfs-pg only: W2 with two daemons, 4 writers on each; events/s of all 8\n"
 	"  W3        8 writers on one stream, Expected-Version: any\n"
 	"  W4-cold   read every event once through all/ (open+read+close per file) after sync,\n"
 	"            drop_caches and a restart of what caches (esfs daemon, store map, pg server)\n"
@@ -2645,9 +2899,11 @@ static const char legend[] =
 	"  W6        random reads by stream and version (streams/S/VERSION)\n"
 	"  W7        a bash loop of printf > new (files, tmpfs: printf > VERSION with set -C, no fsync);\n"
 	"            p50 = p99 = the whole command\n"
-	"  W8-sub-N  esfs only: N consumers wait in read() on subscriptions/; one appender writes one\n"
+	"  W8-sub-N  esfs, esfs-pg: N consumers wait in read() on subscriptions/; one appender writes one\n"
 	"            event at a time; p50/p99 from the append's write() returning to each consumer's\n"
 	"            read() returning with it (paced: no events/s)\n"
+	"  W8-cross  esfs-pg only: W8-sub-1 with the consumer on a second daemon on the same database,\n"
+	"            the appender on the first: the cross-host wake\n"
 	"Systems: esfs = FUSE mount of bin/esfs; files = one file per event on the disk, streams/S/VERSION\n"
 	"  hard-linked as all/POSITION, the version claimed with O_EXCL, fsync of the file and both\n"
 	"  directories per event; tmpfs = the same in /dev/shm without fsync; store = the store library\n"
@@ -2657,9 +2913,14 @@ static const char legend[] =
 	"  fdatasynced before the timed part), made durable by a group commit: a writer waits for an\n"
 	"  fdatasync begun after its pwrite; the writer that fills a group (a line from every writer)\n"
 	"  runs one for all: 1 event per fdatasync in W1, 8 in W2 and W3.\n"
+	"  pg-counter = pg with positions from a one-row counter, W1-W3 only; esfs-pg = FUSE mount of\n"
+	"  bin/esfs on a PostgreSQL store. pg, pg-counter and esfs-pg: one server, a database each.\n"
 	"pg appends: one statement per append in its own transaction,\n"
 	"  INSERT … SELECT max(version)+1 … WHERE max = expected; a concurrent append fails on\n"
-	"  UNIQUE (stream_id, version) (23505), and with Expected-Version any it is retried.\n"
+	"  UNIQUE (stream_id, version) (23505), and with Expected-Version any it is retried;\n"
+	"  global_position is a BIGSERIAL. pg-counter: the same statement with UPDATE head SET pos =\n"
+	"  pos + 1 RETURNING pos in it, which locks the one counter row until commit (gapless\n"
+	"  positions in commit order, as esfs-pg's esfs_head, taken FOR UPDATE).\n"
 	"esfs/this = esfs events/s divided by this row's events/s (above 1: esfs is faster).\n";
 
 /* Opens OUTDIR/name, its path in path, for writing, or dies. */
@@ -2701,22 +2962,24 @@ static void report(void)
 	fmt(path, sizeof path, "%s/results.txt", g_outdir);
 	g_txt = fopen(path, "w");
 	rep("\n%s", g_machine);
-	if (g_pg_skip[0] && g_sys_on[SYS_PG])
+	if (g_pg_skip[0] && (g_sys_on[SYS_PG] || g_sys_on[SYS_PGC] || g_sys_on[SYS_ESFS_PG]))
 		rep("pg: skipped: %s\n", g_pg_skip);
 	rep("\n%s\n", legend);
-	rep("%-15s %8s %-6s %12s %11s %11s %9s\n", "workload", "size", "system", "events/s", "p50_us",
+	rep("%-15s %8s %-10s %12s %11s %11s %9s\n", "workload", "size", "system", "events/s", "p50_us",
 	    "p99_us", "esfs/this");
 	for (size_t i = 0; i < g_nres; i++) {
 		const struct result *x = &g_res[i];
 		ratio(x, r, sizeof r);
-		rep("%-15s %8" PRIu64 " %-6s %12.1f %11.1f %11.1f %9s\n", row_name[x->row], x->size,
+		rep("%-15s %8" PRIu64 " %-10s %12.1f %11.1f %11.1f %9s\n", row_name[x->row], x->size,
 		    sys_name[x->sys], x->evps, x->p50, x->p99, r);
 	}
 	rep("\n");
 	for (int s = 0; s < g_nsizes; s++)
-		if (g_sys_on[SYS_ESFS] && g_hwm_kb[s])
-			rep("esfs daemon peak RSS (VmHWM) at %" PRIu64 " events: %.1f MiB\n", g_sizes[s],
-			    (double)g_hwm_kb[s] / 1024);
+		for (int y = 0; y < NSYS; y++)
+			if (g_hwm_kb[s][y])
+				rep("%s daemon peak RSS (VmHWM) at %" PRIu64 " events: %.1f MiB\n",
+				    sys_name[y], g_sizes[s], (double)g_hwm_kb[s][y] / 1024);
+	targets();
 	for (int s = 0; s < g_nsizes; s++)
 		if (g_sys_on[SYS_STORE] && g_recover[s][1] > 0)
 			rep("store recovery at %" PRIu64 " events: es_open after kill -9 %.3f s (the log's tail"
@@ -2741,7 +3004,7 @@ static void report(void)
 	rep("\nnotes:\n");
 	for (size_t i = 0; i < g_nres; i++)
 		if (g_res[i].note[0])
-			rep("  %-15s %8" PRIu64 " %-6s %s\n", row_name[g_res[i].row], g_res[i].size,
+			rep("  %-15s %8" PRIu64 " %-10s %s\n", row_name[g_res[i].row], g_res[i].size,
 			    sys_name[g_res[i].sys], g_res[i].note);
 	if (g_txt)
 		fclose(g_txt);
@@ -2840,7 +3103,8 @@ static void chart(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: esfs-bench [--sizes 1e4,1e5] [--systems esfs,files,tmpfs,store,pg,limit]\n"
+		"usage: esfs-bench [--sizes 1e4,1e5]\n"
+		"                  [--systems esfs,files,tmpfs,store,pg,pg-counter,esfs-pg,limit]\n"
 		"                  [--workloads W1,...,W8] [--ops N] [--reads N] [--loop N]\n"
 		"                  [--runs N] [--max-seconds S] [--dir DIR] [--esfs PATH] [--keep]\n"
 		"                  [--count-flushes] OUTDIR\n"
@@ -2882,7 +3146,8 @@ static void add_system(const char *t)
 			g_sys_on[s] = 1;
 			return;
 		}
-	fprintf(stderr, "esfs-bench: unknown system '%s' (esfs, files, tmpfs, store, pg, limit)\n", t);
+	fprintf(stderr, "esfs-bench: unknown system '%s' (esfs, files, tmpfs, store, pg, pg-counter, "
+		"esfs-pg, limit)\n", t);
 	exit(2);
 }
 
@@ -2909,6 +3174,25 @@ static char *self_dir(char *buf, size_t n)
 	return buf;
 }
 
+/* esfs-pg with a second daemon on the same database, a second host:
+ * W1 and W2 with the writers split between the two (W1-2d one each, W2-2d
+ * 4 + 4; events/s in total), and W8-cross, a subscriber on the second
+ * daemon woken by appends through the first. */
+static void two_hosts(struct sysctx *c)
+{
+	if (!g_wl_on[1] && !g_wl_on[2] && !g_wl_on[8])
+		return;
+	phase("mounting the second daemon of %s", sys_name[c->sys]);
+	esfs_mount(c, 1);
+	if (g_wl_on[1])
+		w_writers(c, R_W1D, 2, 0, 0, 2);
+	if (g_wl_on[2])
+		w_writers(c, R_W2D, WRITERS, 0, 0, 2);
+	if (g_wl_on[8])
+		w_subscribe(c, R_W8X, 1, 1);
+	esfs_unmount(c, 1);
+}
+
 /* W4 to W8, those that are on. */
 static void other_workloads(struct sysctx *c)
 {
@@ -2926,8 +3210,8 @@ static void other_workloads(struct sysctx *c)
 	if (g_wl_on[7])
 		w_shell(c);
 	if (g_wl_on[8]) {
-		w_subscribe(c, R_W8A, 1);
-		w_subscribe(c, R_W8B, W8_CONSUMERS);
+		w_subscribe(c, R_W8A, 1, 0);
+		w_subscribe(c, R_W8B, W8_CONSUMERS, 0);
 	}
 }
 
@@ -3003,7 +3287,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "esfs-bench: %s: %s\n", g_outdir, strerror(errno));
 		return 2;
 	}
-	if (g_sys_on[SYS_ESFS] && access(g_esfs, X_OK) != 0) {
+	if ((g_sys_on[SYS_ESFS] || g_sys_on[SYS_ESFS_PG]) && access(g_esfs, X_OK) != 0) {
 		fprintf(stderr, "esfs-bench: %s: %s (make builds it; --esfs PATH)\n", g_esfs, strerror(errno));
 		return 2;
 	}
@@ -3034,8 +3318,8 @@ int main(int argc, char **argv)
 		if (!mkdtemp(g_shm))
 			die("mkdtemp in /dev/shm: %s", strerror(errno));
 	}
-	if (g_sys_on[SYS_PG]) {
-		pg_find();
+	if (g_sys_on[SYS_PG] || g_sys_on[SYS_PGC] || g_sys_on[SYS_ESFS_PG]) {
+		pg_find();	/* pg, pg-counter and esfs-pg need the server */
 		if (g_pg_skip[0])
 			fprintf(stderr, "esfs-bench: pg skipped: %s\n", g_pg_skip);
 	}
@@ -3049,7 +3333,7 @@ int main(int argc, char **argv)
 
 	for (int si = 0; si < g_nsizes; si++) {
 		for (int s = 0; s < NSYS; s++) {
-			if (!g_sys_on[s] || (s == SYS_PG && g_pg_skip[0]))
+			if (!g_sys_on[s] || (on_pg(s) && g_pg_skip[0]))
 				continue;
 			struct sysctx *c = calloc(1, sizeof *c);
 			if (!c)
@@ -3063,26 +3347,33 @@ int main(int argc, char **argv)
 			setup(c);
 			fprintf(stderr, "%.1f s\n", (double)(now_ns() - t0) / 1e9);
 			if (g_wl_on[1])
-				w_writers(c, R_W1, 1, 0, 0);
+				w_writers(c, R_W1, 1, 0, 0, 1);
 			if (g_wl_on[1] && g_count_flushes && (s == SYS_ESFS || s == SYS_STORE))
 				count_flushes(c);
 			if (g_wl_on[2])
-				w_writers(c, R_W2, WRITERS, 0, 0);
+				w_writers(c, R_W2, WRITERS, 0, 0, 1);
 			if (g_wl_on[3])
-				w_writers(c, R_W3, WRITERS, 1, 1);
-			if (s != SYS_LIMIT)	/* the ceiling of appends has no more */
+				w_writers(c, R_W3, WRITERS, 1, 1, 1);
+			/* the ceiling of appends, and pg with a counter, have no more */
+			if (s != SYS_LIMIT && s != SYS_PGC)
 				other_workloads(c);
+			if (s == SYS_ESFS_PG)
+				two_hosts(c);
 			if (s == SYS_STORE)
 				recovery(c);
 			phase("teardown of %s", sys_name[s]);
 			teardown(c);
-			if (s == SYS_ESFS) {
-				g_hwm_kb[si] = c->hwm_kb;
-				fprintf(stderr, "esfs-bench: esfs daemon peak RSS at %" PRIu64 " events: %.1f MiB\n",
-					c->L.n, (double)c->hwm_kb / 1024);
+			if (mounted(c)) {
+				g_hwm_kb[si][s] = c->hwm_kb;
+				fprintf(stderr, "esfs-bench: %s daemon peak RSS at %" PRIu64 " events: %.1f MiB\n",
+					sys_name[s], c->L.n, (double)c->hwm_kb / 1024);
 			}
 			free(c);
 		}
+	}
+	if (g_pg_running) {
+		phase("stopping PostgreSQL");
+		pg_server_stop();
 	}
 	phase("report");
 	report();
