@@ -158,28 +158,95 @@ static int connect_to(const char *uri, PGconn **out)
 	return 0;
 }
 
+/* Whether a pooled connection whose ROLLBACK was sent unanswered
+ * (pg_put_rollback) is ready: with wait, after its answer came; without,
+ * only if it has come already (*busy then says whether it has not). */
+static int settled(PGconn *c, int wait, int *busy)
+{
+	PGresult *r;
+	int ok = 0;
+
+	*busy = 0;
+	if (!wait && (!PQconsumeInput(c) || PQisBusy(c))) {
+		*busy = PQstatus(c) == CONNECTION_OK;
+		return 0;
+	}
+	while ((r = PQgetResult(c))) {
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	return ok && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
+}
+
+/* Takes an idle connection: the newest that is ready; when every one is
+ * still waiting for its ROLLBACK's answer, a new one if the pool has room
+ * to keep it, else the newest, once answered. NULL when there is none. */
+static PGconn *take_idle(pg_store *s)
+{
+	PGconn *c = NULL;
+	int wait = 0, busy;
+
+	pthread_mutex_lock(&s->lock);
+	for (int i = s->nidle - 1; i >= 0 && !c; i--) {
+		if (!s->pending[i] || settled(s->idle[i], 0, &busy))
+			c = s->idle[i];
+		else if (busy)
+			continue;
+		else
+			PQfinish(s->idle[i]);	/* failed */
+		memmove(s->idle + i, s->idle + i + 1, (size_t)(s->nidle - i - 1) * sizeof *s->idle);
+		memmove(s->pending + i, s->pending + i + 1, (size_t)(s->nidle - i - 1));
+		s->nidle--;
+	}
+	if (!c && s->nidle == PG_POOL) {
+		c = s->idle[--s->nidle];
+		wait = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (wait && !settled(c, 1, &busy)) {
+		PQfinish(c);
+		c = NULL;
+	}
+	return c;
+}
+
 int pg_get(pg_store *s, PGconn **out)
 {
-	pthread_mutex_lock(&s->lock);
-	*out = s->nidle ? s->idle[--s->nidle] : NULL;
-	pthread_mutex_unlock(&s->lock);
+	*out = take_idle(s);
 	return *out ? 0 : connect_to(s->uri, out);
+}
+
+/* Pools c, when there is room; else closes it. */
+static void pool(pg_store *s, PGconn *c, int pending)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->nidle < PG_POOL) {
+		s->pending[s->nidle] = (char)pending;
+		s->idle[s->nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (c)
+		PQfinish(c);
 }
 
 void pg_put(pg_store *s, PGconn *c)
 {
 	if (!c)
 		return;
-	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE) {
-		pthread_mutex_lock(&s->lock);
-		if (s->nidle < PG_POOL) {
-			s->idle[s->nidle++] = c;
-			c = NULL;
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	if (c)
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+		pool(s, c, 0);
+	else
 		PQfinish(c);
+}
+
+void pg_put_rollback(pg_store *s, PGconn *c)
+{
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_INTRANS &&
+	    PQsendQuery(c, "ROLLBACK"))
+		pool(s, c, 1);
+	else
+		pg_put(s, c);
 }
 
 /* Makes the schema in an empty database, once: the advisory lock keeps

@@ -36,6 +36,7 @@ typedef struct pg_store {
 	int read_only;
 	pthread_mutex_t lock;		/* guards idle and nidle */
 	PGconn *idle[PG_POOL];
+	char pending[PG_POOL];		/* its ROLLBACK's answer is still to come */
 	int nidle;
 	struct pg_watch *watch;		/* es_watch_open's (conn.c) */
 	struct pg_group group;		/* group.c */
@@ -68,6 +69,10 @@ int pg_get(pg_store *s, PGconn **out);
 /* Gives a connection back: to the pool when it is good and idle, else
  * closed. */
 void pg_put(pg_store *s, PGconn *c);
+/* Gives back a connection in a read-only transaction: its ROLLBACK is
+ * sent, and its answer read when the connection is next taken, so that
+ * ending a read view costs no round trip. */
+void pg_put_rollback(pg_store *s, PGconn *c);
 
 /* Runs sql with n text parameters (NULL for SQL NULL). The result, or
  * NULL with es_why set and *err an errno: EIO for a lost or refused

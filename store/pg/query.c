@@ -106,11 +106,11 @@ int pg_read_begin(es_store *st, es_read **out)
 void pg_read_end(es_read *rd)
 {
 	pg_read *r = (pg_read *)rd;
-	int err = 0;
 
 	if (r->begun)
-		PQclear(pg_run(r->c, "ROLLBACK", 0, NULL, &err));
-	pg_put(r->s, r->c);
+		pg_put_rollback(r->s, r->c);
+	else
+		pg_put(r->s, r->c);
 	for (size_t i = 0; i < r->nkept; i++)
 		PQclear(r->kept[i]);
 	free(r->kept);
