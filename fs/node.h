@@ -91,7 +91,15 @@ struct node_ops {
 	 * (NULL: modes, owners, times and sizes are fixed). */
 	int truncatable;
 	const char *fixed;
+	/* Its attributes never change: once known they are kept (attrs.c),
+	 * and a getattr is answered from there without the store. */
+	int immutable;
 };
+
+/* The attributes of immutable nodes (attrs.c): attrs_put keeps st (by
+ * st->st_ino); attrs_get fills st and returns 1 when ino's are kept. */
+void attrs_put(const struct stat *st);
+int attrs_get(fuse_ino_t ino, struct stat *st);
 
 /* The tables (ops.c maps inode numbers to them). */
 extern const struct node_ops root_ops, streams_ops, all_ops, views_ops,

@@ -92,10 +92,13 @@ void reply_node(fuse_req_t req, fuse_ino_t ino)
 		err = node_attr(fs, rd, ino, &st, &et, &at);
 		es_read_end(rd);
 	}
-	if (err)
+	if (err) {
 		fuse_reply_err(req, err);
-	else
-		reply_entry(req, &st, et, at);
+		return;
+	}
+	if (ops_of(st.st_ino)->immutable)
+		attrs_put(&st);
+	reply_entry(req, &st, et, at);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -117,29 +120,39 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	/* A failed lookup is never cached by the kernel: an event that
 	 * does not exist yet may exist after the next append. */
-	if (err)
+	if (err) {
 		fuse_reply_err(req, err);
-	else
-		reply_entry(req, &st, et, at);
+		return;
+	}
+	if (ops_of(st.st_ino)->immutable)
+		attrs_put(&st);
+	reply_entry(req, &st, et, at);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct esfs *fs = fs_of(req);
 	struct stat st;
-	double et, at;
+	double et, at = FOREVER;
 	es_read *rd;
-	int err = es_read_begin(fs->store, &rd);
+	int immutable = ops_of(ino)->immutable, err;
 
 	(void)fi;
-	if (!err) {
+	if (immutable && attrs_get(ino, &st)) {
+		fuse_reply_attr(req, &st, at);
+		return;
+	}
+	if (!(err = es_read_begin(fs->store, &rd))) {
 		err = node_attr(fs, rd, ino, &st, &et, &at);
 		es_read_end(rd);
 	}
-	if (err)
+	if (err) {
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_attr(req, &st, at);
+		return;
+	}
+	if (immutable)
+		attrs_put(&st);
+	fuse_reply_attr(req, &st, at);
 }
 
 /* ---- Listing. -------------------------------------------------------- */

@@ -122,6 +122,7 @@ const struct node_ops event_ops = {
 	.open_bare = 1,
 	.read = event_read,
 	.fixed = "events are immutable",
+	.immutable = 1,
 };
 
 /* ---- The root. ------------------------------------------------------- */

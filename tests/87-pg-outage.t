@@ -2,7 +2,8 @@
 # 87-pg-outage.t — a PostgreSQL store whose server stops and comes back
 # while the mount stays (check-pg runs it; on a local store it skips). A
 # change while the server is gone fails with EIO, one log line each, and
-# stores nothing; once the server is back the same mount appends again without a remount,
+# stores nothing, while events read before still read from the kernel's
+# cache; once the server is back the same mount appends again without a remount,
 # and every acknowledged event is there once.
 . "$(dirname "$0")/lib.sh"
 
@@ -20,8 +21,14 @@ for v in 0 1 2; do
 		ok "append at version $v"
 done
 
+first=$(cat "$M/streams/Out-1/00000000000000000001") && all=$(cat "$M/all/00000000000000000002")
+ok $? "events read once"
+
 "$TOP/tests/pg-cluster" stop "$cluster"
 ok $? "the server stops"
+is "$(cat "$M/streams/Out-1/00000000000000000001")" "$first" \
+	"an event read before still reads the same, from the kernel's cache"
+is "$(cat "$M/all/00000000000000000002")" "$all" "... by its global position too"
 lines=$(grep -c "EIO" "$LOG")
 is "$(append "$M/streams/Out-1/new" "$(printf 'Expected-Version: 3\nEvent-Type: T\n\n{"v":3}\n')")" \
 	"Input/output error" "an append while the server is gone: EIO"

@@ -48,10 +48,9 @@ static int pg_why(int err, const char *what, const char *msg)
 	return fail(err, "PostgreSQL: %s: %s", what, line);
 }
 
-PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
-		 int *err)
+/* r, when it is a statement's success; else NULL, with *err and es_why. */
+static PGresult *checked(PGconn *c, PGresult *r, int *err)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -60,6 +59,17 @@ PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 		      r ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	PQclear(r);
 	return NULL;
+}
+
+PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
+		 int *err)
+{
+	return checked(c, PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0), err);
+}
+
+PGresult *pg_run_append(PGconn *c, const char *const *vals, int *err)
+{
+	return checked(c, PQexecPrepared(c, PG_APPEND, PG_APPEND_PARAMS, vals, NULL, NULL, 0), err);
 }
 
 /* The server's notices (and its word that it is shutting down, which
@@ -87,11 +97,13 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
 	if (!PQenterPipelineMode(c)) {	/* then one after the other */
 		int err = 0;
 		for (int i = 0; i < nq && !err; i++)
-			res[i] = pg_run(c, q[i].sql, q[i].n, q[i].vals, &err);
+			res[i] = q[i].sql ? pg_run(c, q[i].sql, q[i].n, q[i].vals, &err) :
+				 pg_run_append(c, q[i].vals, &err);
 		return err;
 	}
 	for (int i = 0; i < nq; i++)
-		if (!PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0))
+		if (!(q[i].sql ? PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0) :
+		      PQsendQueryPrepared(c, PG_APPEND, PG_APPEND_PARAMS, q[i].vals, NULL, NULL, 0)))
 			return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
 	if (!PQpipelineSync(c))	/* (the connection is not idle: pg_put closes it) */
 		return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
@@ -141,9 +153,21 @@ PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
 	return res[1];
 }
 
+/* How long a connection may take to be made, and how long what was sent
+ * may go unacknowledged, before the request fails (EIO): a server that
+ * cannot be reached, or a network that drops everything, fails a request
+ * within about this long rather than after TCP's minutes. The URI's own
+ * connect_timeout or tcp_user_timeout, when it has them, win. */
+#define CONNECT_TIMEOUT "10"		/* seconds */
+#define TCP_USER_TIMEOUT "10000"	/* milliseconds */
+
 static int connect_to(const char *uri, PGconn **out)
 {
-	PGconn *c = PQconnectdb(uri);
+	/* (Values after dbname's expansion would override the URI's; those
+	 * before it are overridden by it.) */
+	const char *const keys[] = {"connect_timeout", "tcp_user_timeout", "dbname", NULL};
+	const char *const vals[] = {CONNECT_TIMEOUT, TCP_USER_TIMEOUT, uri, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
 
 	*out = NULL;
 	if (!c)
@@ -156,6 +180,18 @@ static int connect_to(const char *uri, PGconn **out)
 	PQsetNoticeProcessor(c, no_notice, NULL);
 	*out = c;
 	return 0;
+}
+
+/* Whether an idle connection is still good: nothing has come on it since
+ * its last answer. A server that went away, or ended the session, has
+ * closed it or told it so; any other word is rare, and costs no more than
+ * a new connection. *busy is 0. */
+static int alive(PGconn *c, int *busy)
+{
+	struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+
+	*busy = 0;
+	return PQstatus(c) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 /* Whether a pooled connection whose ROLLBACK was sent unanswered
@@ -175,7 +211,7 @@ static int settled(PGconn *c, int wait, int *busy)
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 	}
-	return ok && PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
+	return ok && PQtransactionStatus(c) == PQTRANS_IDLE && alive(c, busy);
 }
 
 /* Takes an idle connection: the newest that is ready; when every one is
@@ -188,12 +224,12 @@ static PGconn *take_idle(pg_store *s)
 
 	pthread_mutex_lock(&s->lock);
 	for (int i = s->nidle - 1; i >= 0 && !c; i--) {
-		if (!s->pending[i] || settled(s->idle[i], 0, &busy))
+		if (s->pending[i] ? settled(s->idle[i], 0, &busy) : alive(s->idle[i], &busy))
 			c = s->idle[i];
 		else if (busy)
 			continue;
 		else
-			PQfinish(s->idle[i]);	/* failed */
+			PQfinish(s->idle[i]);	/* failed, or gone */
 		memmove(s->idle + i, s->idle + i + 1, (size_t)(s->nidle - i - 1) * sizeof *s->idle);
 		memmove(s->pending + i, s->pending + i + 1, (size_t)(s->nidle - i - 1));
 		s->nidle--;
@@ -210,10 +246,30 @@ static PGconn *take_idle(pg_store *s)
 	return c;
 }
 
+/* Prepares the append on a new connection of a store open for writing
+ * (pg_run_append). */
+static int prepare(pg_store *s, PGconn *c)
+{
+	int err = 0;
+
+	if (!s->read_only)
+		PQclear(checked(c, PQprepare(c, PG_APPEND, PG_APPEND_SQL, PG_APPEND_PARAMS, NULL),
+				&err));
+	return err;
+}
+
 int pg_get(pg_store *s, PGconn **out)
 {
-	*out = take_idle(s);
-	return *out ? 0 : connect_to(s->uri, out);
+	int err;
+
+	if ((*out = take_idle(s)))
+		return 0;
+	if ((err = connect_to(s->uri, out)) || (err = prepare(s, *out))) {
+		if (*out)
+			PQfinish(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
 /* Pools c, when there is room; else closes it. */
@@ -348,7 +404,7 @@ int pg_open(const char *uri, const es_options *opts, es_store **out)
 	s->max_event = opts && opts->max_event ? opts->max_event : ES_MAX_EVENT_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	pg_group_init(&s->group);
-	if (!(err = connect_to(uri, &c)) && !(err = check_schema(s, c))) {
+	if (!(err = connect_to(uri, &c)) && !(err = check_schema(s, c)) && !(err = prepare(s, c))) {
 		pg_put(s, c);
 		*out = (es_store *)s;
 		return 0;

@@ -23,9 +23,7 @@
 enum { QUEUED, DONE, LOST, ALONE };
 
 struct pg_job {
-	const char *sql;
-	int n;
-	const char *const *vals;
+	const char *const *vals;	/* the append's parameters */
 	int state;
 	PGresult *res;		/* DONE: the statement's result */
 	struct pg_job *next;
@@ -45,7 +43,7 @@ static void run_group(pg_store *s, struct pg_job **jobs, int n)
 		return;
 	}
 	if (n == 1) {	/* alone: no transaction to wrap it in */
-		PGresult *r = pg_run(c, jobs[0]->sql, jobs[0]->n, jobs[0]->vals, &err);
+		PGresult *r = pg_run_append(c, jobs[0]->vals, &err);
 		jobs[0]->state = r ? DONE : PQstatus(c) == CONNECTION_BAD ? LOST : ALONE;
 		jobs[0]->res = r;
 		pg_put(s, c);
@@ -53,7 +51,7 @@ static void run_group(pg_store *s, struct pg_job **jobs, int n)
 	}
 	q[0] = (struct pg_query){"BEGIN", 0, NULL};
 	for (int i = 0; i < n; i++)
-		q[i + 1] = (struct pg_query){jobs[i]->sql, jobs[i]->n, jobs[i]->vals};
+		q[i + 1] = (struct pg_query){NULL, PG_APPEND_PARAMS, jobs[i]->vals};
 	q[n + 1] = (struct pg_query){"COMMIT", 0, NULL};
 	err = pg_pipeline(c, q, n + 2, res);
 	int lost = err && PQstatus(c) == CONNECTION_BAD;
@@ -82,11 +80,10 @@ static int take(struct pg_group *g, struct pg_job **jobs)
 	return n;
 }
 
-PGresult *pg_group_run(pg_store *s, const char *sql, int n, const char *const *vals,
-		       int *err, int *lost)
+PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost)
 {
 	struct pg_group *g = &s->group;
-	struct pg_job job = {sql, n, vals, QUEUED, NULL, NULL};
+	struct pg_job job = {vals, QUEUED, NULL, NULL};
 
 	*lost = 0;
 	pthread_mutex_lock(&g->lock);
@@ -121,7 +118,7 @@ PGresult *pg_group_run(pg_store *s, const char *sql, int n, const char *const *v
 	PGconn *c;	/* ALONE */
 	if ((*err = pg_get(s, &c)))
 		return NULL;
-	PGresult *r = pg_run(c, sql, n, vals, err);
+	PGresult *r = pg_run_append(c, vals, err);
 	*lost = !r && PQstatus(c) == CONNECTION_BAD;
 	pg_put(s, c);
 	return r;

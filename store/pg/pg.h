@@ -87,7 +87,8 @@ PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 #define PG_NAME 256
 int pg_name(const char *name, size_t len, char *buf);
 
-/* A statement and its n text parameters. */
+/* A statement and its n text parameters; sql NULL: the prepared append
+ * (PG_APPEND). */
 struct pg_query {
 	const char *sql;
 	int n;
@@ -100,17 +101,28 @@ struct pg_query {
  * the rest of an explicit transaction among them). */
 int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
 
+/* The append: a statement prepared on every connection of a store open
+ * for writing (pg_get), a call of esfs_append (schema.sql) with
+ * PG_APPEND_PARAMS text parameters (write.c makes them). */
+#define PG_APPEND "esfs_append"
+#define PG_APPEND_PARAMS 11
+#define PG_APPEND_SQL "SELECT o_err, o_why, o_first_version, o_first_position, o_retry " \
+	"FROM esfs_append($1, $2::bigint, $3, $4::uuid[], $5::boolean[], $6::text[], " \
+	"$7::text[], $8::integer[], $9::text[], $10::text[], $11::bigint)"
+
+/* Runs the prepared append with its parameters vals, as pg_run. */
+PGresult *pg_run_append(PGconn *c, const char *const *vals, int *err);
+
 /* Runs first (no parameters), then sql, in one round trip (libpq's
  * pipeline mode): sql's result, or NULL as pg_run. */
 PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
 		       const char *const *vals, int *err);
 
-/* group.c: runs sql (an esfs_append call) with the other appends that
- * wait, in one transaction: its result, or NULL as pg_run, with *lost
- * set when the connection was lost, so that whether it was committed is
- * not known. */
-PGresult *pg_group_run(pg_store *s, const char *sql, int n, const char *const *vals,
-		       int *err, int *lost);
+/* group.c: runs the append of parameters vals (PG_APPEND) with the
+ * other appends that wait, in one transaction: its result, or NULL as
+ * pg_run, with *lost set when the connection was lost, so that whether
+ * it was committed is not known. */
+PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost);
 void pg_group_init(struct pg_group *g);
 void pg_group_destroy(struct pg_group *g);
 

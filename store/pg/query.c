@@ -125,6 +125,15 @@ static PGresult *query(pg_read *r, const char *sql, int n, const char *const *va
 	PGresult *res = r->begun ? pg_run(r->c, sql, n, vals, err) :
 			pg_run_after(r->c, BEGIN_VIEW, sql, n, vals, err);
 
+	/* A pooled connection that turns out gone before the view began
+	 * costs it nothing: once more, on a new one. */
+	if (!res && !r->begun && PQstatus(r->c) == CONNECTION_BAD) {
+		PQfinish(r->c);
+		r->c = NULL;
+		if (!(*err = pg_get(r->s, &r->c)))
+			res = pg_run_after(r->c, BEGIN_VIEW, sql, n, vals, err);
+	}
+
 	if (res)
 		r->begun = 1;
 	if (!res || !keep)

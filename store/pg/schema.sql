@@ -91,12 +91,12 @@ LANGUAGE sql VOLATILE AS $$
 $$;
 
 CREATE FUNCTION esfs_at(us bigint) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT timestamp with time zone 'epoch' + us * interval '1 microsecond'
 $$;
 
 CREATE FUNCTION esfs_time(us bigint) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
 	SELECT to_char(timestamp 'epoch' + us * interval '1 microsecond',
 		       'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
@@ -104,7 +104,7 @@ $$;
 -- Upserts view (kind, name) to last_position at time us; its id. The
 -- caller holds esfs_head's lock, so no other append races it.
 CREATE FUNCTION esfs_view(p_kind smallint, p_name text, p_last bigint, p_us bigint)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
 	v bigint;
 BEGIN
@@ -129,7 +129,7 @@ CREATE FUNCTION esfs_append(p_stream text, p_expected bigint, p_category text,
 	p_schema integer[], p_data text[], p_meta text[], p_max_event bigint,
 	OUT o_err text, OUT o_why text, OUT o_first_version bigint,
 	OUT o_first_position bigint, OUT o_retry boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
 	h esfs_head%ROWTYPE;
 	st streams%ROWTYPE;
@@ -154,18 +154,22 @@ BEGIN
 		RETURN;
 	END IF;
 
-	SELECT g.id, e.stream_id, e.version INTO clash
-		FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
-		JOIN events e ON e.event_id = g.id
-		WHERE g.given AND e.stream <> st.id ORDER BY g.ord LIMIT 1;
-	IF FOUND THEN
-		o_err := 'EEXIST';
-		o_why := format('event id %s is already stored in stream %s at version %s',
-				clash.id, clash.stream_id, clash.version);
-		RETURN;
+	IF NOT (true = ANY(p_given)) THEN	-- (no id was given: none to look up)
+		found_n := 0;
+	ELSE
+		SELECT g.id, e.stream_id, e.version INTO clash
+			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
+			JOIN events e ON e.event_id = g.id
+			WHERE g.given AND e.stream <> st.id ORDER BY g.ord LIMIT 1;
+		IF FOUND THEN
+			o_err := 'EEXIST';
+			o_why := format('event id %s is already stored in stream %s at version %s',
+					clash.id, clash.stream_id, clash.version);
+			RETURN;
+		END IF;
+		SELECT count(*) INTO found_n FROM unnest(p_ids, p_given) AS g(id, given)
+			JOIN events e ON e.event_id = g.id WHERE g.given;
 	END IF;
-	SELECT count(*) INTO found_n FROM unnest(p_ids, p_given) AS g(id, given)
-		JOIN events e ON e.event_id = g.id WHERE g.given;
 	IF found_n > 0 THEN
 		SELECT g.id, e.version, e.global_position INTO first
 			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)

@@ -201,10 +201,6 @@ static int make_arrays(const char *name, size_t len, const struct prepared *ev,
 	return 0;
 }
 
-#define APPEND_SQL "SELECT o_err, o_why, o_first_version, o_first_position, o_retry " \
-	"FROM esfs_append($1, $2::bigint, $3, $4::uuid[], $5::boolean[], $6::text[], " \
-	"$7::text[], $8::integer[], $9::text[], $10::text[], $11::bigint)"
-
 /* After the connection was lost during an append: whether its events are
  * stored (1, out filled), none of them (0), or some (EIO). */
 static int resolve(pg_store *s, const char *stream, const struct arrays *a, size_t n,
@@ -271,7 +267,7 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 			   a.schema.p, a.data.p, a.meta.p, max};	/* (refreshed for a resend) */
 	for (int tries = 0; !err; tries++) {
 		int lost;
-		PGresult *r = pg_group_run(s, APPEND_SQL, 11, v, &err, &lost);
+		PGresult *r = pg_group_run(s, v, &err, &lost);
 		if (lost) {	/* committed or not? The ids tell. */
 			err = resolve(s, stream, &a, n, &done);
 			if (err == 1) {
