@@ -214,25 +214,18 @@ static int verify_stream(void *arg, const es_stream *st)
 static int verify_snapshot(void *arg, const es_snapshot *sn, const es_stream *st)
 {
 	struct verify *v = arg;
-	char why[256], *rec, *compact = NULL;
-	size_t len, clen = 0;
+	int err;
 
 	if (sn->version < 1 || sn->version > st->version)
 		problem(v, "snapshot of %.*s: version %llu outside 1 … %llu", (int)st->name_len,
 			st->name, (unsigned long long)sn->version, (unsigned long long)st->version);
-	rec = snapshot_record(st->name, st->name_len, sn->version, sn->created_us, "", 0, &len);
-	if (!rec)
-		return fail(ENOMEM, "out of memory");
-	/* The line is the record's text up to "data":, then the data and "}\n". */
-	len -= SNAPSHOT_HDR + 2;
-	if (sn->json_len < len + 4 || memcmp(sn->json, rec + SNAPSHOT_HDR, len) != 0 ||
-	    memcmp(sn->json + sn->json_len - 2, "}\n", 2) != 0 ||
-	    es_json_check(sn->json + len, sn->json_len - len - 2, 0, why, sizeof why,
-			  &compact, &clen, NULL) != 0 || clen != sn->json_len - len - 2)
+	err = snapshot_line_ok(sn->json, sn->json_len, st->name, st->name_len, sn->version,
+			       sn->created_us);
+	if (err == ENOMEM)
+		return err;
+	if (err)
 		problem(v, "snapshot of %.*s: its line is not as esfs writes it", (int)st->name_len,
 			st->name);
-	free(compact);
-	free(rec);
 	return 0;
 }
 
