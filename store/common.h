@@ -17,6 +17,16 @@ extern _Thread_local char why_buf[512];
 /* Sets es_why's reason from fmt; returns err. */
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Where es_verify's problems go, and how many went there. */
+struct problems {
+	es_problem_fn fn;
+	void *arg;
+	uint64_t count;
+};
+
+/* Reports one problem, a line made from fmt (errors.c). */
+void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* One event to append, validated and compacted before the transaction. */
 struct prepared {
 	const char *type;
