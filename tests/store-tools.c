@@ -56,33 +56,6 @@ static void raw_put(const char *dir, const char *db, const void *key, size_t kle
 	raw_end(env, txn, rc, dir);
 }
 
-struct lines {
-	char **v;
-	size_t *len;
-	size_t n;
-};
-
-static int collect_line(void *arg, const es_event *ev)
-{
-	struct lines *l = arg;
-
-	l->v = realloc(l->v, (l->n + 1) * sizeof *l->v);
-	l->len = realloc(l->len, (l->n + 1) * sizeof *l->len);
-	if (!l->v || !l->len)
-		bail_out("out of memory");
-	l->v[l->n] = strndup(ev->json, ev->json_len);
-	l->len[l->n++] = ev->json_len;
-	return 0;
-}
-
-static void lines_free(struct lines *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	free(l->len);
-}
-
 static es_import ev_item(const char *json, size_t len)
 {
 	return (es_import){.kind = ES_IMPORT_EVENT, .json = json, .json_len = len};
