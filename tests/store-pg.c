@@ -415,6 +415,17 @@ static void test_import(const char *uri)
 	is_int(verify_store(dst, &p), 0, "... and a store verify finds clean");
 	is_int(es_import_batch(dst, items, 7), 0, "the emptied store takes the import again");
 	is_int(verify_store(dst, &p), 0, "... and is clean");
+	char *again = strdup(l.v[3]), *at;	/* plain's event 4, as if at 5, version 2 */
+	if (!again || !(at = strstr(again, "\"version\":1,")))
+		bail_out("event 4 is not version 1: %s", l.v[3]);
+	at[10] = '2';
+	if (!(at = strstr(again, "\"global_position\":4,")))
+		bail_out("event 4 is not at position 4: %s", l.v[3]);
+	at[18] = '5';
+	bad = (es_import){.kind = ES_IMPORT_EVENT, .json = again, .json_len = l.len[3]};
+	fails(es_import_batch(dst, &bad, 1), EEXIST, "importing an event id stored already");
+	ok(strstr(es_why(), "stored already at position 4") != NULL, "... saying where: %s", es_why());
+	free(again);
 
 	/* Faults made in the tables. */
 	sql_on(dst_uri, "UPDATE events SET bytes_before = bytes_before + 1 WHERE global_position = 2");

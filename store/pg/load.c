@@ -6,7 +6,12 @@
  * envelope, bytes_before, views, the stream's version and times, the
  * head); and es_import_undo, which empties again a store such a restore
  * filled and then failed. Plain statements only, no function of its own
- * in the schema, so that it works on a store made by any esfs. */
+ * in the schema, so that it works on a store made by any esfs.
+ *
+ * An event is one statement, its INSERT: the streams and views a batch
+ * touches are looked up (or made) once and kept here, in a small hash
+ * table, and their versions and last positions written once at its end,
+ * all under the head's lock, so that nobody sees them in between. */
 #include "pg.h"
 #include "../json.h"
 
@@ -17,6 +22,20 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+/* A stream (kind 0) or a view (ES_CATEGORY, ES_TYPE) the batch met. */
+struct known {
+	char *name;		/* NULL: a free slot */
+	int kind;
+	int exists;		/* a stream: found or made (else there is none) */
+	int dirty;		/* its row is to be written at the end */
+	uint64_t id;
+	uint64_t at;		/* a stream's version; a view's last position */
+	int64_t us;		/* its updated_us */
+};
+
+#define KNOWN 4096	/* slots: a batch of restore's or migrate's 1,000
+			 * items meets at most 3,000 (a power of two) */
+
 struct load {
 	pg_store *s;
 	PGconn *c;
@@ -25,6 +44,8 @@ struct load {
 	uint64_t events;	/* events the batch added */
 	char *tmp;		/* NUL-terminated copies of texts for parameters */
 	size_t tmp_cap;
+	struct known *known;	/* KNOWN slots, or NULL until one is needed */
+	size_t nknown;
 };
 
 #define NUM(buf, v) (snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v)), buf)
@@ -59,42 +80,156 @@ static int texts(struct load *l, int n, const char *const *p, const size_t *len,
 	return 0;
 }
 
-/* Creates the empty stream name (NUL-terminated), made at time created:
- * its id in *id; EEXIST when it exists. */
-static int create_stream(struct load *l, const char *name, int64_t created, uint64_t *id)
+/* The slot of (kind, name), found or claimed; NULL when memory is out or
+ * the table is full (a batch of more distinct names than KNOWN / 2 is
+ * refused with ENOMEM: restore and migrate send 1,000 items). */
+static struct known *known(struct load *l, int kind, const char *name)
+{
+	size_t h = 2166136261u ^ (size_t)kind;
+
+	if (!l->known && !(l->known = calloc(KNOWN, sizeof *l->known))) {
+		fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (size_t i = h & (KNOWN - 1);; i = (i + 1) & (KNOWN - 1)) {
+		struct known *k = &l->known[i];
+		if (k->name && k->kind == kind && strcmp(k->name, name) == 0)
+			return k;
+		if (k->name)
+			continue;
+		if (l->nknown >= KNOWN / 2 || !(k->name = strdup(name))) {
+			fail(ENOMEM, "too many streams and views in one import batch");
+			return NULL;
+		}
+		k->kind = kind;
+		l->nknown++;
+		return k;
+	}
+}
+
+/* Stream name (NUL-terminated) as the batch has it: *out, whose exists
+ * says whether there is one. */
+static int stream_of(struct load *l, const char *name, struct known **out)
+{
+	struct known *k = known(l, 0, name);
+	PGresult *r;
+	int err = 0;
+
+	if (!(*out = k))
+		return ENOMEM;
+	if (k->id || k->exists)
+		return 0;
+	const char *v[] = {name};
+	if (!(r = run(l, "SELECT id, version, updated_us FROM streams WHERE name = $1", 1, v, &err)))
+		return err;
+	if (PQntuples(r) == 1) {
+		k->exists = 1;
+		k->id = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		k->at = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+		k->us = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	} else {
+		k->id = UINT64_MAX;	/* looked up: none */
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Creates the empty stream name (NUL-terminated), made at time created;
+ * EEXIST when it exists. */
+static int create_stream(struct load *l, const char *name, int64_t created,
+			 struct known **out)
 {
 	char us[24];
-	int err = 0;
+	int err = stream_of(l, name, out);
 	const char *v[] = {name, NUM(us, created)};
-	PGresult *r = run(l, "INSERT INTO streams VALUES (nextval('esfs_ids'), $1, 0, $2::bigint, "
-			  "$2::bigint) ON CONFLICT (name) DO NOTHING RETURNING id", 2, v, &err);
+	PGresult *r;
 
-	if (!r)
+	if (err)
+		return err;
+	if ((*out)->exists)
+		return fail(EEXIST, "stream %s exists", name);
+	/* (es_stream_create takes no head lock: another may make it now.) */
+	if (!(r = run(l, "INSERT INTO streams VALUES (nextval('esfs_ids'), $1, 0, $2::bigint, "
+		      "$2::bigint) ON CONFLICT (name) DO NOTHING RETURNING id", 2, v, &err)))
 		return err;
 	if (PQntuples(r) == 0)
 		err = fail(EEXIST, "stream %s exists", name);
 	else
-		*id = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		**out = (struct known){(*out)->name, 0, 1, 0,
+				       strtoull(PQgetvalue(r, 0, 0), NULL, 10), 0, created};
 	PQclear(r);
 	return err;
 }
 
-#define INSERT_EVENT \
-	"WITH t AS (SELECT esfs_view(2::smallint, $5, $1::bigint, $10::bigint) AS id), " \
-	"c AS (SELECT CASE WHEN $4::text IS NULL THEN NULL " \
-	"ELSE esfs_view(1::smallint, $4, $1::bigint, $10::bigint) END AS id), " \
-	"u AS (UPDATE streams SET version = $9::bigint, updated_us = $10::bigint " \
-	"WHERE id = $11::bigint) " \
-	"INSERT INTO events SELECT $1::bigint, $2::uuid, $3, coalesce($4, ''), $5, " \
-	"$6::integer, $7::json, $8::json, $9::bigint, " \
+/* View (kind, name) with its newest event at pos, made at us: its id in
+ * *id; made when missing. */
+static int view_of(struct load *l, int kind, const char *name, uint64_t pos, int64_t us,
+		   uint64_t *id)
+{
+	struct known *k = known(l, kind, name);
+	char kd[4], p[24], u[24];
+	PGresult *r;
+	int err = 0;
+
+	if (!k)
+		return ENOMEM;
+	if (!k->id) {
+		const char *v[] = {NUM(kd, kind), name, NUM(p, pos), NUM(u, us)};
+		if (!(r = run(l, "INSERT INTO views VALUES (nextval('esfs_ids'), $1::smallint, $2, "
+			      "$3::bigint, $4::bigint) ON CONFLICT (kind, name) DO UPDATE SET "
+			      "last_position = EXCLUDED.last_position, updated_us = EXCLUDED.updated_us "
+			      "RETURNING id", 4, v, &err)))
+			return err;
+		k->id = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	k->at = pos;
+	k->us = us;
+	k->dirty = 1;
+	*id = k->id;
+	return 0;
+}
+
+/* Writes the versions and last positions the batch moved on. */
+static int write_known(struct load *l)
+{
+	char id[24], at[24], us[24];
+	int err = 0;
+
+	for (size_t i = 0; l->known && i < KNOWN && !err; i++) {
+		struct known *k = &l->known[i];
+		if (!k->name || !k->dirty)
+			continue;
+		const char *v[] = {NUM(id, k->id), NUM(at, k->at), NUM(us, k->us)};
+		PQclear(run(l, k->kind ? "UPDATE views SET last_position = $2::bigint, "
+			    "updated_us = $3::bigint WHERE id = $1::bigint" :
+			    "UPDATE streams SET version = $2::bigint, updated_us = $3::bigint "
+			    "WHERE id = $1::bigint", 3, v, &err));
+	}
+	return err;
+}
+
+static void known_free(struct load *l)
+{
+	for (size_t i = 0; l->known && i < KNOWN; i++)
+		free(l->known[i].name);
+	free(l->known);
+}
+
+#define INSERT_EVENT "INSERT INTO events VALUES ($1::bigint, $2::uuid, $3, coalesce($4, ''), " \
+	"$5, $6::integer, $7::json, $8::json, $9::bigint, " \
 	"timestamp with time zone 'epoch' + $10::bigint * interval '1 microsecond', " \
-	"$11::bigint, c.id, t.id, $10::bigint, $12::bigint, $13 FROM t, c"
+	"$11::bigint, $14::bigint, $15::bigint, $10::bigint, $12::bigint, $13) " \
+	"ON CONFLICT (event_id) DO NOTHING RETURNING 1"
 
 static int load_event(struct load *l, const es_import *it)
 {
 	struct envelope_fields f;
-	char uuid[37], pos[24], ver[24], us[24], sid[24], before[24], schema[16];
-	uint64_t stream = 0, version = 0;
+	char uuid[37], pos[24], ver[24], us[24], sid[24], before[24], schema[16], tv[24], cv[24];
+	struct known *st;
+	uint64_t type_view, cat_view = 0;
 	PGresult *r = NULL;
 	int err = read_envelope(it->json, it->json_len, &f);
 
@@ -110,47 +245,45 @@ static int load_event(struct load *l, const es_import *it)
 	else if (f.len > l->s->max_event)
 		err = fail(EFBIG, "event %" PRIu64 " is %zu bytes, over the limit of %zu",
 			   f.position, f.len, l->s->max_event);
-	if (err)
+	if (err || (err = stream_of(l, f.name, &st)))
 		goto out;
-	const char *look[] = {uuid, f.name};
-	if (!(r = run(l, "SELECT (SELECT global_position FROM events WHERE event_id = $1::uuid), "
-		      "s.id, s.version FROM (SELECT 1) one LEFT JOIN streams s ON s.name = $2",
-		      2, look, &err)))
-		goto out;
-	if (!PQgetisnull(r, 0, 0)) {
-		err = fail(EEXIST, "event %" PRIu64 ": event id %s is stored already at position %s",
-			   f.position, uuid, PQgetvalue(r, 0, 0));
-		goto out;
-	}
-	if (!PQgetisnull(r, 0, 1)) {
-		stream = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-		version = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
-	} else if (f.version == 1) {
-		if ((err = create_stream(l, f.name, f.created, &stream)))
-			goto out;
-	} else {
+	if (!st->exists && f.version == 1)
+		err = create_stream(l, f.name, f.created, &st);
+	else if (!st->exists)
 		err = fail(EINVAL, "event %" PRIu64 " is version %" PRIu64 " of stream %s, which does not exist",
 			   f.position, f.version, f.name);
-		goto out;
-	}
-	if (f.version != version + 1) {
+	else if (f.version != st->at + 1)
 		err = fail(EINVAL, "event %" PRIu64 " is version %" PRIu64 " of stream %s, which is at version %" PRIu64,
-			   f.position, f.version, f.name, version);
+			   f.position, f.version, f.name, st->at);
+	if (err)
 		goto out;
-	}
 	size_t clen = category_len(f.name, f.name_len);
 	const char *src[] = {f.ev.data, f.ev.meta, f.rec, f.name};
 	size_t len[] = {f.ev.data_len, f.ev.meta_len, f.len, clen};
 	const char *t[4];
-	if ((err = texts(l, clen ? 4 : 3, src, len, t)))
+	if ((err = texts(l, clen ? 4 : 3, src, len, t)) ||
+	    (err = view_of(l, ES_TYPE, f.type, f.position, f.created, &type_view)) ||
+	    (clen && (err = view_of(l, ES_CATEGORY, t[3], f.position, f.created, &cat_view))))
 		goto out;
 	snprintf(schema, sizeof schema, "%u", f.ev.schema_version);
 	const char *v[] = {NUM(pos, f.position), uuid, f.name, clen ? t[3] : NULL, f.type, schema,
-			   t[0], t[1], NUM(ver, f.version), NUM(us, f.created), NUM(sid, stream),
-			   NUM(before, l->bytes), t[2]};
-	PQclear(r);
-	if (!(r = run(l, INSERT_EVENT, 13, v, &err)))
+			   t[0], t[1], NUM(ver, f.version), NUM(us, f.created), NUM(sid, st->id),
+			   NUM(before, l->bytes), t[2], clen ? NUM(cv, cat_view) : NULL,
+			   NUM(tv, type_view)};
+	if (!(r = run(l, INSERT_EVENT, 15, v, &err)))
 		goto out;
+	if (PQntuples(r) == 0) {	/* its id is there already */
+		PQclear(r);
+		const char *look[] = {uuid};
+		if ((r = run(l, "SELECT global_position FROM events WHERE event_id = $1::uuid", 1,
+			     look, &err)))
+			err = fail(EEXIST, "event %" PRIu64 ": event id %s is stored already at position %s",
+				   f.position, uuid, PQntuples(r) ? PQgetvalue(r, 0, 0) : "?");
+		goto out;
+	}
+	st->at = f.version;
+	st->us = f.created;
+	st->dirty = 1;
 	l->head = f.position;
 	l->bytes += f.len;
 	l->last = f.created;
@@ -164,30 +297,29 @@ out:
 static int load_snapshot(struct load *l, const es_import *it)
 {
 	struct snapshot_fields f;
-	char ver[24], us[24];
-	PGresult *r = NULL;
+	char id[24], ver[24], us[24];
+	struct known *st;
 	const char *t[2];
 	int err = read_snapshot(it->json, it->json_len, &f);
 
 	if (err)
 		goto out;
-	const char *look[] = {f.name};
-	if (!(r = run(l, "SELECT id, version FROM streams WHERE name = $1", 1, look, &err)))
+	if ((err = stream_of(l, f.name, &st)))
 		goto out;
-	if (PQntuples(r) == 0) {
+	if (!st->exists) {
 		err = fail(ENOENT, "no stream %s", f.name);
 		goto out;
 	}
-	if (f.version > strtoull(PQgetvalue(r, 0, 1), NULL, 10)) {
-		err = fail(EINVAL, "snapshot of %s at version %" PRIu64 ", past the stream's %s",
-			   f.name, f.version, PQgetvalue(r, 0, 1));
+	if (f.version > st->at) {
+		err = fail(EINVAL, "snapshot of %s at version %" PRIu64 ", past the stream's %" PRIu64,
+			   f.name, f.version, st->at);
 		goto out;
 	}
 	const char *src[] = {f.data, it->json};
 	size_t len[] = {f.data_len, it->json_len};
 	if ((err = texts(l, 2, src, len, t)))
 		goto out;
-	const char *v[] = {PQgetvalue(r, 0, 0), f.name, NUM(ver, f.version), t[0],
+	const char *v[] = {NUM(id, st->id), f.name, NUM(ver, f.version), t[0],
 			   NUM(us, f.created), t[1]};
 	PGresult *w = run(l, "INSERT INTO snapshots VALUES ($1::bigint, $2, $3::bigint, $4::json, "
 			  "timestamp with time zone 'epoch' + $5::bigint * interval '1 microsecond', "
@@ -196,7 +328,6 @@ static int load_snapshot(struct load *l, const es_import *it)
 			  "created_us = EXCLUDED.created_us, line = EXCLUDED.line", 6, v, &err);
 	PQclear(w);
 out:
-	PQclear(r);
 	snapshot_fields_free(&f);
 	return err;
 }
@@ -227,7 +358,7 @@ static int load_one(struct load *l, const es_import *it)
 {
 	char why[256];
 	const char *t[1];
-	uint64_t id;
+	struct known *st;
 	int err;
 
 	switch (it->kind) {
@@ -236,7 +367,7 @@ static int load_one(struct load *l, const es_import *it)
 			return fail(EINVAL, "stream name: %s", why);
 		if ((err = texts(l, 1, &it->name, &it->name_len, t)))
 			return err;
-		return create_stream(l, t[0], it->time_us, &id);
+		return create_stream(l, t[0], it->time_us, &st);
 	case ES_IMPORT_EVENT:
 		return load_event(l, it);
 	case ES_IMPORT_SNAPSHOT:
@@ -293,6 +424,8 @@ static int end(struct load *l, int err)
 {
 	char pos[24], bytes[24], us[24];
 
+	if (!err)
+		err = write_known(l);
 	if (!err && l->events) {
 		const char *v[] = {NUM(pos, l->head), NUM(bytes, l->bytes), NUM(us, l->last)};
 		err = exec(l, "UPDATE esfs_head SET global_position = $1::bigint, "
@@ -327,6 +460,7 @@ int pg_import_batch(es_store *st, const es_import *items, size_t n)
 	err = end(&l, err);
 	pg_put(l.s, l.c);
 	free(l.tmp);
+	known_free(&l);
 	return err;
 }
 
