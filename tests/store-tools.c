@@ -212,6 +212,26 @@ static void test_admin(void)
 	ok(verify_store(s, &p) >= 1 && strstr(p.first, "3") != NULL,
 	   "verify: a gap in positions is found: %s", p.first);
 	es_close(s);
+	/* A snapshot whose line is not as esfs writes it (a space in its data). */
+	char rec[16 + 512], when[28];
+	const char *ca = strstr(snap, "\"created_at\":\""), *data = strstr(snap, "{\"total\":2}");
+	uint64_t two = 2;
+	int64_t created;
+	if (!ca || !data || strlen(snap) > 500)
+		bail_out("the snapshot is not as expected: %s", snap);
+	memcpy(when, ca + 14, 27);
+	when[27] = '\0';
+	if (es_time_parse(when, &created))
+		bail_out("the snapshot's time %s", when);
+	memcpy(rec, &two, 8);
+	memcpy(rec + 8, &created, 8);
+	int n = snprintf(rec + 16, sizeof rec - 16, "%.*s{\"total\": 2}}\n", (int)(data - snap), snap);
+	raw_put(dir, "snapshots", &order1, 8, rec, 16 + (size_t)n);
+	s = open_store(dir, NULL);
+	verify_store(s, &p);
+	ok(strstr(p.all, "snapshot of Order-1: its line is not as esfs writes it") != NULL,
+	   "verify: a snapshot line with a space added is a problem");
+	es_close(s);
 	/* A snapshot whose stream is gone, a counter behind the ids given:
 	 * problems, not a failure of verify. */
 	uint64_t sid1 = order1, one = 1;
