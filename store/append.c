@@ -152,39 +152,6 @@ static int check_ids(es_store *s, MDB_txn *txn, struct append_arg *a,
 	return 1;
 }
 
-/* Writes the envelope of ev into b; returns its length, at most
- * ENVELOPE_FIXED + the quoted stream + 2 * type + data + metadata. */
-size_t envelope(char *b, const struct prepared *ev,
-		const char *qstream, size_t qstream_len, uint64_t version,
-		uint64_t pos, int64_t created)
-{
-	char uuid[37], when[32];
-	size_t n = 0;
-
-	uuid_unparse_lower(ev->id, uuid);
-	es_time_format(created, when);
-#define LIT(s) (memcpy(b + n, s, sizeof s - 1), n += sizeof s - 1)
-#define BYTES(p, len) (memcpy(b + n, p, len), n += len)
-	LIT("{\"event_id\":\"");
-	BYTES(uuid, 36);
-	LIT("\",\"stream_id\":");
-	BYTES(qstream, qstream_len);
-	LIT(",\"event_type\":");
-	n += es_json_quote(ev->type, ev->type_len, b + n);
-	n += (size_t)sprintf(b + n, ",\"version\":%llu,\"schema_version\":%u,\"data\":",
-			     (unsigned long long)version, ev->schema_version);
-	BYTES(ev->data, ev->data_len);
-	LIT(",\"metadata\":");
-	BYTES(ev->meta, ev->meta_len);
-	n += (size_t)sprintf(b + n, ",\"global_position\":%llu,\"created_at\":\"",
-			     (unsigned long long)pos);
-	BYTES(when, 27);
-	LIT("\"}\n");
-#undef LIT
-#undef BYTES
-	return n;
-}
-
 /* Indexes the event at pos, version of stream st, whose envelope is len
  * bytes at offset in the log, with `before` bytes of envelopes before it.
  * The caller updates the stream. */

@@ -74,6 +74,7 @@ struct es_backend {
 	int (*statfs)(es_store *s, struct statvfs *out);
 	int (*backup)(es_store *s, const char *dir);
 	int (*import_batch)(es_store *s, const es_import *items, size_t n);
+	int (*import_undo)(es_store *s, const es_stats *made);	/* NULL: ENOTSUP */
 	int (*verify)(es_store *s, es_problem_fn problem, es_progress_fn progress,
 		      void *arg, uint64_t *problems);
 };

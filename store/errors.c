@@ -1,5 +1,6 @@
 /* errors.c — the store's failures: es_why, and fail and lmdb_fail, which
- * set its reason and return an errno (LMDB's codes mapped to one). */
+ * set its reason and return an errno (LMDB's codes mapped to one); and
+ * the problems es_verify finds, a line each (problem). */
 #include "internal.h"
 
 #include <errno.h>
@@ -22,6 +23,18 @@ int fail(int err, const char *fmt, ...)
 	vsnprintf(why_buf, sizeof why_buf, fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+void problem(struct problems *p, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	p->count++;
+	p->fn(p->arg, line);
 }
 
 /* Maps an LMDB return code to an errno, with the reason. */

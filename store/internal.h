@@ -16,7 +16,7 @@
  *   append.c   streams, appends and their envelopes
  *   values.c   snapshots and checkpoints
  *   backup.c   es_backup
- *   import.c   es_import_batch
+ *   import.c   es_import_batch (the lines it reads: envelope.c, common.h)
  *   verify.c   es_verify
  *
  * Layout, one LMDB database each (u64 keys are native MDB_INTEGERKEY,
@@ -184,20 +184,6 @@ struct checkpoint_arg {
 	uint64_t id;
 };
 
-/* An envelope line read back: its fields, checked to be exactly the line
- * esfs writes for them. */
-struct envelope_fields {
-	json_t *o;		/* owns name and type */
-	unsigned char id[16];
-	const char *name, *type;
-	size_t name_len, type_len;
-	uint64_t version, position;
-	int64_t created;
-	struct prepared ev;	/* its parts, to append it again */
-	char *rec;		/* the line as esfs writes it: malloc'd */
-	size_t len;
-};
-
 /* errors.c (fail is in common.h) */
 int lmdb_fail(int rc, const char *what);
 
@@ -299,9 +285,6 @@ int put_stream(es_store *s, MDB_txn *txn, uint64_t id, uint64_t version,
 	       int64_t created, int64_t updated, const char *name, size_t len);
 int create_stream(es_store *s, MDB_txn *txn, const char *name, size_t len,
 		  int64_t created, es_stream *out);
-size_t envelope(char *b, const struct prepared *ev,
-		const char *qstream, size_t qstream_len, uint64_t version,
-		uint64_t pos, int64_t created);
 int store_event(es_store *s, MDB_txn *txn, const es_stream *st,
 		uint64_t version, uint64_t pos, int64_t created,
 		const unsigned char *id, uint64_t offset, size_t len,
@@ -376,9 +359,5 @@ int local_backup(es_store *s, const char *dir);
 int local_import_batch(es_store *s, const es_import *items, size_t n);
 int local_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
 	      void *arg, uint64_t *problems);
-
-/* import.c */
-void envelope_free(struct envelope_fields *f);
-int read_envelope(const char *line, size_t n, struct envelope_fields *f);
 
 #endif

@@ -5,10 +5,16 @@
 #include "backend.h"
 #include "pg/pg.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* The backend's table: the first member of every es_store and es_read. */
 #define BE(p) (*(const struct es_backend *const *)(const void *)(p))
+
+int es_is_uri(const char *name)
+{
+	return pg_is_uri(name);
+}
 
 int es_open(const char *dir, const es_options *opts, es_store **out)
 {
@@ -222,6 +228,14 @@ int es_backup(es_store *s, const char *dir)
 int es_import_batch(es_store *s, const es_import *items, size_t n)
 {
 	return BE(s)->import_batch(s, items, n);
+}
+
+int es_import_undo(es_store *s, const es_stats *made)
+{
+	if (!BE(s)->import_undo)
+		return fail(ENOTSUP, "a %s store is not emptied in place; remove its files",
+			    BE(s)->name);
+	return BE(s)->import_undo(s, made);
 }
 
 int es_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,

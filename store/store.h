@@ -169,6 +169,10 @@ int es_mkdirs(const char *path, mode_t mode);
  * fails with EROFS, es_why() saying to open it read-write once. */
 int es_open(const char *dir, const es_options *opts, es_store **out);
 
+/* Whether es_open takes name as a PostgreSQL store's URI (postgresql://
+ * or postgres://) rather than a directory. */
+int es_is_uri(const char *name);
+
 /* Where the store is, for people to read: its directory, absolute, or
  * its PostgreSQL URI (which never holds a password: es_open refuses one,
  * since ps and /proc/mounts would show it). Valid until es_close. */
@@ -350,7 +354,9 @@ int es_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn,
 
 /* ---- Administration. ------------------------------------------------ */
 
-/* Counts, for esfsctl stats. */
+/* Counts, for esfsctl stats. The sizes of a store in a directory are of
+ * its files; a PostgreSQL store has only log_bytes (the bytes of all its
+ * envelopes) and database_bytes, and the others are 0. */
 typedef struct es_stats {
 	uint64_t streams, events, snapshots, checkpoints;
 	uint64_t categories, types;
@@ -360,6 +366,9 @@ typedef struct es_stats {
 	uint64_t log_bytes;		/* the log's records, to the view's end */
 	uint64_t log_file_bytes;	/* the log's file: records, then zeros
 					 * preallocated for the next ones */
+	uint64_t database_bytes;	/* a PostgreSQL store's database, as
+					 * pg_database_size says; 0 for a
+					 * directory */
 } es_stats;
 
 int es_stats_get(es_read *r, es_stats *out);
@@ -414,6 +423,17 @@ typedef struct es_import {
 } es_import;
 
 int es_import_batch(es_store *s, const es_import *items, size_t n);
+
+/* Empties again a store that was empty before es_import_batch filled
+ * some of it, for a restore that fails part way where the store cannot
+ * be removed (a PostgreSQL database). made says what the importer's
+ * successful calls put there: events (the head they reached), streams,
+ * snapshots and checkpoints. In one transaction under the head's lock:
+ * when the store holds exactly that much, all of it is deleted (ids are
+ * not reused); when it holds anything else (another writer's), nothing
+ * is, and the call fails with EEXIST. A store in a directory returns
+ * ENOTSUP: remove its files instead. */
+int es_import_undo(es_store *s, const es_stats *made);
 
 /* Checks every invariant of the store in one read view: positions
  * 1 … head without gaps, each event's record matching its envelope, the

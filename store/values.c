@@ -21,23 +21,14 @@ char *snapshot_record(const char *name, size_t len, uint64_t version,
 		      int64_t created, const char *data, size_t data_len,
 		      size_t *rec_len)
 {
-	char *rec = malloc(SNAPSHOT_HDR + 2 * len + data_len + 120), *b, when[32];
-	size_t n;
+	char *rec = malloc(SNAPSHOT_HDR + 2 * len + data_len + 120);
 
 	if (!rec)
 		return NULL;
-	b = rec + SNAPSHOT_HDR;
 	put64(rec, version);
 	put64(rec + 8, (uint64_t)created);
-	es_time_format(created, when);
-	n = (size_t)sprintf(b, "{\"stream_id\":");
-	n += es_json_quote(name, len, b + n);
-	n += (size_t)sprintf(b + n, ",\"version\":%llu,\"created_at\":\"%s\",\"data\":",
-			     (unsigned long long)version, when);
-	memcpy(b + n, data, data_len);
-	n += data_len;
-	memcpy(b + n, "}\n", 2);
-	*rec_len = SNAPSHOT_HDR + n + 2;
+	*rec_len = SNAPSHOT_HDR + snapshot_line(rec + SNAPSHOT_HDR, name, len, version, created,
+						data, data_len);
 	return rec;
 }
 

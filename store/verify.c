@@ -10,29 +10,12 @@
 
 struct verify {
 	es_read *r;
-	es_problem_fn problem;
-	void *arg;
-	uint64_t problems;
+	struct problems out;
 	uint64_t max_stream, max_checkpoint, max_view[3];	/* the largest ids seen */
 	uint64_t bytes;		/* of the envelopes walked */
 	uint64_t logged;	/* events found in the log */
 	log_end indexed;	/* where the log ends for the index */
 };
-
-static void problem(struct verify *v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct verify *v, const char *fmt, ...)
-{
-	char line[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	v->problems++;
-	v->problem(v->arg, line);
-}
 
 /* Does db map key to the u64 want? */
 static int maps_to(struct verify *v, int db, const void *key, size_t klen, uint64_t want)
@@ -62,11 +45,11 @@ static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
 	unsigned char skey[16];
 
 	if (decode_event(v->r->s, pos, val_, &ev) != 0) {
-		problem(v, "%s", es_why());
+		problem(&v->out, "%s", es_why());
 		return;
 	}
 	if (get64((char *)val_->mv_data + EV_BEFORE) != v->bytes)
-		problem(v, "event %llu: %llu bytes before it, where the events before hold %llu",
+		problem(&v->out, "event %llu: %llu bytes before it, where the events before hold %llu",
 			(unsigned long long)pos,
 			(unsigned long long)get64((char *)val_->mv_data + EV_BEFORE),
 			(unsigned long long)v->bytes);
@@ -74,7 +57,7 @@ static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
 	if (ev.stream_id != st->id) {
 		MDB_val k = val(&ev.stream_id, 8), sv;
 		if (mdb_get(txn, v->r->s->dbi[DB_STREAMS], &k, &sv) != 0) {
-			problem(v, "event %llu: its stream %llu does not exist",
+			problem(&v->out, "event %llu: its stream %llu does not exist",
 				(unsigned long long)pos, (unsigned long long)ev.stream_id);
 			st->id = 0;
 			return;
@@ -82,33 +65,33 @@ static void verify_event(struct verify *v, uint64_t pos, const MDB_val *val_,
 		decode_stream(ev.stream_id, &sv, st);
 	}
 	if (read_envelope(ev.json, ev.json_len, &f) != 0) {
-		problem(v, "event %llu: %s", (unsigned long long)pos, es_why());
+		problem(&v->out, "event %llu: %s", (unsigned long long)pos, es_why());
 		envelope_free(&f);
 		return;
 	}
 	if (f.position != pos || f.version != ev.version || f.created != ev.created_us ||
 	    memcmp(f.id, ev.id, 16) != 0 || f.name_len != st->name_len ||
 	    memcmp(f.name, st->name, st->name_len) != 0)
-		problem(v, "event %llu: its envelope and its record disagree", (unsigned long long)pos);
+		problem(&v->out, "event %llu: its envelope and its record disagree", (unsigned long long)pos);
 	if (ev.version > st->version)
-		problem(v, "event %llu: version %llu, past its stream's %llu", (unsigned long long)pos,
+		problem(&v->out, "event %llu: version %llu, past its stream's %llu", (unsigned long long)pos,
 			(unsigned long long)ev.version, (unsigned long long)st->version);
 	if (ev.created_us < *last_created)
-		problem(v, "event %llu: created before the event before it", (unsigned long long)pos);
+		problem(&v->out, "event %llu: created before the event before it", (unsigned long long)pos);
 	*last_created = ev.created_us;
 	if (!maps_to(v, DB_EVENT_IDS, ev.id, 16, pos))
-		problem(v, "event %llu: the event id index does not point at it", (unsigned long long)pos);
+		problem(&v->out, "event %llu: the event id index does not point at it", (unsigned long long)pos);
 	put_be64(skey, ev.stream_id);
 	put_be64(skey + 8, ev.version);
 	if (!maps_to(v, DB_STREAM_EVENTS, skey, 16, pos))
-		problem(v, "event %llu: the stream index does not point at it", (unsigned long long)pos);
+		problem(&v->out, "event %llu: the stream index does not point at it", (unsigned long long)pos);
 	if (!in_view(v, ES_TYPE, f.type, f.type_len, pos))
-		problem(v, "event %llu: not in the view of its type", (unsigned long long)pos);
+		problem(&v->out, "event %llu: not in the view of its type", (unsigned long long)pos);
 	size_t clen = category_len(st->name, st->name_len);
 	if (clen > 0) {
 		++*categorized;
 		if (!in_view(v, ES_CATEGORY, st->name, clen, pos))
-			problem(v, "event %llu: not in the view of its category", (unsigned long long)pos);
+			problem(&v->out, "event %llu: not in the view of its category", (unsigned long long)pos);
 	}
 	envelope_free(&f);
 }
@@ -125,25 +108,25 @@ static void verify_events(struct verify *v, es_progress_fn progress,
 
 	*events = 0;
 	if (rc) {
-		problem(v, "cannot walk the events: %s", mdb_strerror(rc));
+		problem(&v->out, "cannot walk the events: %s", mdb_strerror(rc));
 		return;
 	}
 	for (rc = mdb_cursor_get(c, &k, &val_, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &val_, MDB_NEXT)) {
 		uint64_t pos = get64(k.mv_data);
 		if (pos != next)
-			problem(v, "positions %llu … %llu are missing", (unsigned long long)next,
+			problem(&v->out, "positions %llu … %llu are missing", (unsigned long long)next,
 				(unsigned long long)pos - 1);
 		next = pos + 1;
 		verify_event(v, pos, &val_, &st, &last_created, categorized);
 		if (++*events % 65536 == 0 && progress)
-			progress(v->arg, *events, total);
+			progress(v->out.arg, *events, total);
 	}
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
-		problem(v, "walking the events: %s", mdb_strerror(rc));
+		problem(&v->out, "walking the events: %s", mdb_strerror(rc));
 	if (progress)
-		progress(v->arg, *events, total);
+		progress(v->out.arg, *events, total);
 }
 
 /* ---- The log against the index. -------------------------------------- */
@@ -155,10 +138,10 @@ static int log_event(void *arg, uint64_t pos, uint64_t offset, size_t len)
 
 	v->logged++;
 	if (mdb_get(v->r->txn, v->r->s->dbi[DB_EVENTS], &k, &rec) != 0 || rec.mv_size != EVENT_REC)
-		problem(v, "the log holds event %llu, which the index lacks", (unsigned long long)pos);
+		problem(&v->out, "the log holds event %llu, which the index lacks", (unsigned long long)pos);
 	else if (get64((char *)rec.mv_data + EV_OFFSET) != offset ||
 		 get64((char *)rec.mv_data + EV_LEN) != len)
-		problem(v, "event %llu: the index points elsewhere than the log's record of it",
+		problem(&v->out, "event %llu: the index points elsewhere than the log's record of it",
 			(unsigned long long)pos);
 	return 0;
 }
@@ -171,9 +154,9 @@ static int log_record(void *arg, uint64_t seq, uint32_t type, uint64_t payload,
 	if (payload - LOG_RECORD_HEADER >= v->indexed.offset)
 		return 1;	/* committed after this read view began */
 	if (type != REC_CHANGE)
-		problem(v, "log record %llu: unknown type %u", (unsigned long long)seq, type);
+		problem(&v->out, "log record %llu: unknown type %u", (unsigned long long)seq, type);
 	else if (record_events(p, len, payload, log_event, v) != 0)
-		problem(v, "log record %llu: its ops are cut short", (unsigned long long)seq);
+		problem(&v->out, "log record %llu: its ops are cut short", (unsigned long long)seq);
 	return 0;
 }
 
@@ -188,11 +171,11 @@ static int verify_log(struct verify *v, uint64_t events)
 		return err;
 	log_scan(v->r->s->log, log_start(v->r->s->log), log_record, v, &end);
 	if (end.offset < v->indexed.offset)
-		problem(v, "the log's records end at byte %llu (record %llu), the index has them to %llu",
+		problem(&v->out, "the log's records end at byte %llu (record %llu), the index has them to %llu",
 			(unsigned long long)end.offset, (unsigned long long)end.seq,
 			(unsigned long long)v->indexed.offset);
 	if (v->logged != events)
-		problem(v, "the log holds %llu events, the index %llu",
+		problem(&v->out, "the log holds %llu events, the index %llu",
 			(unsigned long long)v->logged, (unsigned long long)events);
 	return 0;
 }
@@ -206,7 +189,7 @@ static int verify_stream(void *arg, const es_stream *st)
 	if (st->id > v->max_stream)
 		v->max_stream = st->id;
 	if (!maps_to(v, DB_STREAM_NAMES, st->name, st->name_len, st->id))
-		problem(v, "stream %.*s: the name index does not point at it",
+		problem(&v->out, "stream %.*s: the name index does not point at it",
 			(int)st->name_len, st->name);
 	return 0;
 }
@@ -214,25 +197,18 @@ static int verify_stream(void *arg, const es_stream *st)
 static int verify_snapshot(void *arg, const es_snapshot *sn, const es_stream *st)
 {
 	struct verify *v = arg;
-	char why[256], *rec, *compact = NULL;
-	size_t len, clen = 0;
+	int err;
 
 	if (sn->version < 1 || sn->version > st->version)
-		problem(v, "snapshot of %.*s: version %llu outside 1 … %llu", (int)st->name_len,
+		problem(&v->out, "snapshot of %.*s: version %llu outside 1 … %llu", (int)st->name_len,
 			st->name, (unsigned long long)sn->version, (unsigned long long)st->version);
-	rec = snapshot_record(st->name, st->name_len, sn->version, sn->created_us, "", 0, &len);
-	if (!rec)
-		return fail(ENOMEM, "out of memory");
-	/* The line is the record's text up to "data":, then the data and "}\n". */
-	len -= SNAPSHOT_HDR + 2;
-	if (sn->json_len < len + 4 || memcmp(sn->json, rec + SNAPSHOT_HDR, len) != 0 ||
-	    memcmp(sn->json + sn->json_len - 2, "}\n", 2) != 0 ||
-	    es_json_check(sn->json + len, sn->json_len - len - 2, 0, why, sizeof why,
-			  &compact, &clen, NULL) != 0 || clen != sn->json_len - len - 2)
-		problem(v, "snapshot of %.*s: its line is not as esfs writes it", (int)st->name_len,
+	err = snapshot_line_ok(sn->json, sn->json_len, st->name, st->name_len, sn->version,
+			       sn->created_us);
+	if (err == ENOMEM)
+		return err;
+	if (err)
+		problem(&v->out, "snapshot of %.*s: its line is not as esfs writes it", (int)st->name_len,
 			st->name);
-	free(compact);
-	free(rec);
 	return 0;
 }
 
@@ -245,14 +221,14 @@ static int verify_snapshot_record(es_read *r, const MDB_val *k, const MDB_val *v
 	uint64_t sid = get64(k->mv_data);
 
 	if (val_->mv_size < SNAPSHOT_HDR + 3) {
-		problem(v, "snapshot of stream %llu: a record of %zu bytes", (unsigned long long)sid,
+		problem(&v->out, "snapshot of stream %llu: a record of %zu bytes", (unsigned long long)sid,
 			val_->mv_size);
 		return 0;
 	}
 	decode_snapshot(sid, val_, &sn);
 	int err = local_stream_get_id(r, sid, &st);
 	if (err == ENOENT)
-		problem(v, "a snapshot of stream %llu, which does not exist", (unsigned long long)sid);
+		problem(&v->out, "a snapshot of stream %llu, which does not exist", (unsigned long long)sid);
 	return err == ENOENT ? 0 : err ? err : verify_snapshot(v, &sn, &st);
 }
 
@@ -262,7 +238,7 @@ static void counter_past(struct verify *v, const char *counter, uint64_t largest
 	uint64_t next;
 
 	if (meta_get(v->r->s, v->r->txn, counter, &next) == 0 && largest > 0 && next <= largest)
-		problem(v, "%s is %llu, but id %llu is given already", counter,
+		problem(&v->out, "%s is %llu, but id %llu is given already", counter,
 			(unsigned long long)next, (unsigned long long)largest);
 }
 
@@ -272,7 +248,7 @@ static int verify_checkpoint(void *arg, const es_checkpoint *cp)
 	uint64_t head = *(uint64_t *)((void **)arg)[1];
 
 	if (cp->position > head)
-		problem(v, "checkpoint %.*s: position %llu, past the last %llu", (int)cp->name_len,
+		problem(&v->out, "checkpoint %.*s: position %llu, past the last %llu", (int)cp->name_len,
 			cp->name, (unsigned long long)cp->position, (unsigned long long)head);
 	return 0;
 }
@@ -286,14 +262,14 @@ static int verify_view(es_read *r, const MDB_val *k, const MDB_val *val_, void *
 
 	(void)r;
 	if ((kind != ES_CATEGORY && kind != ES_TYPE) || val_->mv_size < 1 || val_->mv_size > 255) {
-		problem(v, "view %llu: a bad record", (unsigned long long)id);
+		problem(&v->out, "view %llu: a bad record", (unsigned long long)id);
 		return 0;
 	}
 	if ((id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1)) > v->max_view[kind])
 		v->max_view[kind] = id & ((UINT64_C(1) << VIEW_KIND_SHIFT) - 1);
 	view_key(key, kind, val_->mv_data, val_->mv_size);
 	if (!maps_to(v, DB_VIEW_NAMES, key, 1 + val_->mv_size, id))
-		problem(v, "view %.*s: the name index does not point at it", (int)val_->mv_size,
+		problem(&v->out, "view %.*s: the name index does not point at it", (int)val_->mv_size,
 			(const char *)val_->mv_data);
 	return 0;
 }
@@ -306,14 +282,14 @@ static int verify_checkpoint_name(es_read *r, const MDB_val *k, const MDB_val *v
 
 	(void)r;
 	if (val_->mv_size < CHECKPOINT_HDR + 1) {
-		problem(v, "checkpoint %llu: a bad record", (unsigned long long)get64(k->mv_data));
+		problem(&v->out, "checkpoint %llu: a bad record", (unsigned long long)get64(k->mv_data));
 		return 0;
 	}
 	decode_checkpoint(get64(k->mv_data), val_, &cp);
 	if (cp.id > v->max_checkpoint)
 		v->max_checkpoint = cp.id;
 	if (!maps_to(v, DB_CHECKPOINT_NAMES, cp.name, cp.name_len, cp.id))
-		problem(v, "checkpoint %.*s: the name index does not point at it", (int)cp.name_len,
+		problem(&v->out, "checkpoint %.*s: the name index does not point at it", (int)cp.name_len,
 			cp.name);
 	return 0;
 }
@@ -324,14 +300,14 @@ static void same_count(struct verify *v, int names, int db)
 	uint64_t a = entries(v->r, names), b = entries(v->r, db);
 
 	if (a != b)
-		problem(v, "%s has %llu entries for %llu in %s", db_spec[names].name,
+		problem(&v->out, "%s has %llu entries for %llu in %s", db_spec[names].name,
 			(unsigned long long)a, (unsigned long long)b, db_spec[db].name);
 }
 
 int local_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	      void *arg, uint64_t *problems)
 {
-	struct verify v = {.problem = problem_fn, .arg = arg};
+	struct verify v = {.out = {problem_fn, arg, 0}};
 	uint64_t events = 0, categorized = 0, versions = 0, head, zero = 0, stream_count;
 	int64_t created;
 	int err = local_read_begin(s, &v.r);
@@ -343,13 +319,13 @@ int local_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	/* Each event has its entry in each index (above); equal counts mean
 	 * the indexes hold nothing else. */
 	if (entries(v.r, DB_EVENT_IDS) != events)
-		problem(&v, "the event id index has %llu entries for %llu events",
+		problem(&v.out, "the event id index has %llu entries for %llu events",
 			(unsigned long long)entries(v.r, DB_EVENT_IDS), (unsigned long long)events);
 	if (entries(v.r, DB_STREAM_EVENTS) != events)
-		problem(&v, "the stream index has %llu entries for %llu events",
+		problem(&v.out, "the stream index has %llu entries for %llu events",
 			(unsigned long long)entries(v.r, DB_STREAM_EVENTS), (unsigned long long)events);
 	if (entries(v.r, DB_VIEW_EVENTS) != events + categorized)
-		problem(&v, "the views have %llu entries for %llu events, %llu of them in a category",
+		problem(&v.out, "the views have %llu entries for %llu events, %llu of them in a category",
 			(unsigned long long)entries(v.r, DB_VIEW_EVENTS), (unsigned long long)events,
 			(unsigned long long)categorized);
 	/* Versions are distinct per stream and at most its version; that they
@@ -358,12 +334,12 @@ int local_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 	if (!err)
 		err = local_streams_walk(v.r, 0, verify_stream, sarg);
 	if (!err && versions != events)
-		problem(&v, "the streams' versions add up to %llu, for %llu events",
+		problem(&v.out, "the streams' versions add up to %llu, for %llu events",
 			(unsigned long long)versions, (unsigned long long)events);
 	same_count(&v, DB_STREAM_NAMES, DB_STREAMS);
 	if (!err && !(err = meta_get(s, v.r->txn, "stream_count", &stream_count)) &&
 	    stream_count != entries(v.r, DB_STREAMS))
-		problem(&v, "the stream count says %llu, there are %llu",
+		problem(&v.out, "the stream count says %llu, there are %llu",
 			(unsigned long long)stream_count, (unsigned long long)entries(v.r, DB_STREAMS));
 	if (!err)
 		err = walk(v.r, DB_SNAPSHOTS, &zero, 8, verify_snapshot_record, &v);
@@ -385,6 +361,6 @@ int local_verify(es_store *s, es_problem_fn problem_fn, es_progress_fn progress,
 		counter_past(&v, "next_type", v.max_view[ES_TYPE]);
 	}
 	local_read_end(v.r);
-	*problems = v.problems;
+	*problems = v.out.count;
 	return err;
 }

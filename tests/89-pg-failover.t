@@ -15,8 +15,8 @@
 #      immediate stop of the primary followed by the standby's promotion:
 #      the writers retry by event id until they are acknowledged, and
 #      afterwards every acknowledged event is there exactly once, with
-#      gapless positions and versions, and the mounts go on against the
-#      new primary.
+#      gapless positions and versions, the mounts go on against the
+#      new primary, and esfsctl verify finds the store there clean.
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "$PG" ]; then
@@ -166,4 +166,7 @@ is "$(append "$MB/streams/Vis-1/new" "$(printf 'Expected-Version: any\nEvent-Typ
 	"B appends on the new primary"
 is "$(jq -r .stream_id "$MR/all/$(pad "$(wc -l < "$T/all")")")" "$(jq -r .stream_id < <(tail -n 1 "$T/all"))" \
 	"the read-only mount, on what is now the primary, reads the log"
+"${ESFSCTL:-$TOP/bin/esfsctl}" verify "$S" > "$T/verify" 2>&1
+is "$?" 0 "esfsctl verify of the store on the promoted primary exits 0"
+like "$(cat "$T/verify")" "no problems" "... and finds no problems: $(tail -n 1 "$T/verify")"
 done_testing

@@ -362,6 +362,34 @@ static inline int collect_checkpoint(void *arg, const es_checkpoint *cp)
 	return 0;
 }
 
+/* The envelope lines of a walk, copied. */
+struct lines {
+	char **v;
+	size_t *len;
+	size_t n;
+};
+
+static inline int collect_line(void *arg, const es_event *ev)
+{
+	struct lines *l = arg;
+
+	l->v = realloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->len = realloc(l->len, (l->n + 1) * sizeof *l->len);
+	if (!l->v || !l->len)
+		bail_out("out of memory");
+	l->v[l->n] = strndup(ev->json, ev->json_len);
+	l->len[l->n++] = ev->json_len;
+	return 0;
+}
+
+static inline void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->len);
+}
+
 /* ---- es_verify, its problems collected. ------------------------------ */
 
 struct problems {

@@ -6,7 +6,11 @@
  * gapless under concurrent appends from both, a watch on one wakes on
  * the other's append, an append whose connection is killed on the
  * server is resent and stored once, and appends made at once by one
- * handle share one transaction, each failing alone. */
+ * handle share one transaction, each failing alone. Then the tools'
+ * half (esfsctl): es_import_batch puts another store's lines back byte
+ * for byte, by the local store's rules, all of a call or nothing;
+ * es_import_undo empties what it filled, and only that; es_verify is
+ * clean on both and finds faults made in the tables. */
 #include "tap.h"
 #include "store-fixture.h"
 
@@ -445,6 +449,175 @@ static void test_group_lost(const char *uri)
 	es_close(s);
 }
 
+/* ---- es_import_batch, es_import_undo, es_verify. ---------------------- */
+
+/* A new database of the cluster; its URI, malloc'd. */
+static char *new_db(const char *uri, const char *name)
+{
+	PGconn *c = PQconnectdb(uri);
+	char sql[128], *out;
+	const char *at = strstr(uri, "/esfs?");
+
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK || !at)
+		bail_out("CREATE DATABASE %s: %s", name, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	if (asprintf(&out, "%.*s/%s%s", (int)(at - uri), uri, name, at + 5) < 0)
+		bail_out("out of memory");
+	return out;
+}
+
+/* Runs sql on the database of uri. */
+static void sql_on(const char *uri, const char *sql)
+{
+	PGconn *c = PQconnectdb(uri);
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		bail_out("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int collect_snapshot(void *arg, const es_snapshot *sn, const es_stream *st)
+{
+	(void)st;
+	*(char **)arg = strndup(sn->json, sn->json_len);
+	return 1;
+}
+
+static es_import event_item(const struct lines *l, size_t i)
+{
+	return (es_import){.kind = ES_IMPORT_EVENT, .json = l->v[i], .json_len = l->len[i]};
+}
+
+static void test_import(const char *uri)
+{
+	char *src_uri = new_db(uri, "tools_src"), *dst_uri = new_db(uri, "tools_dst");
+	es_store *src = open_store(src_uri, NULL), *dst = open_store(dst_uri, NULL);
+	struct problems p;
+	struct lines l = {0}, m = {0};
+	char *snap = NULL;
+	es_read *r;
+
+	note("es_import_batch, es_import_undo, es_verify");
+	is_int(es_stream_create(src, NM("Order-1")), 0, "a stream");
+	is_int(es_stream_create(src, NM("Empty")), 0, "an empty stream");
+	fill(src, "Order-1", 3);
+	is_int(append1(src, "plain", ES_ANY, "Odd \"t\"", "{\"n\":1.0,\"s\":\"\\u00e9\"}", NULL, NULL),
+	       ENOENT, "(an append to a missing stream)");
+	is_int(es_stream_create(src, NM("plain")), 0, "a stream without a category");
+	is_int(append1(src, "plain", ES_ANY, "Odd \"t\"", "{\"n\":1.0,\"s\":\"\\u00e9\"}", NULL, NULL),
+	       0, "an event with a number and an escape jansson would rewrite");
+	is_int(es_snapshot_put(src, NM("Order-1"), 2, NM("{\"total\": 2}")), 0, "a snapshot");
+	is_int(es_checkpoint_put(src, NM("c1"), 3), 0, "a checkpoint");
+	is_int(verify_store(src, &p), 0, "verify: a store made by esfs has no problems");
+	r = view(src);
+	is_int(es_log_walk(r, 0, collect_line, &l), 0, "its log is read");
+	is_int(es_snapshots_walk(r, 0, collect_snapshot, &snap), 0, "and its snapshot");
+	es_read_end(r);
+	if (l.n != 4 || !snap)
+		bail_out("the source store has %zu events", l.n);
+
+	es_import bad = event_item(&l, 1);
+	fails(es_import_batch(dst, &bad, 1), EINVAL, "importing event 2 first (a gap)");
+	char *spaced;
+	if (asprintf(&spaced, "%.*s }\n", (int)l.len[0] - 2, l.v[0]) < 0)
+		bail_out("out of memory");
+	bad = (es_import){.kind = ES_IMPORT_EVENT, .json = spaced, .json_len = strlen(spaced)};
+	fails(es_import_batch(dst, &bad, 1), EINVAL, "importing an event with a space added");
+	ok(strstr(es_why(), "not compact JSON") != NULL, "... the reason says so: %s", es_why());
+	free(spaced);
+
+	es_import items[] = {
+		{.kind = ES_IMPORT_STREAM, .name = "Empty", .name_len = 5, .time_us = 1000000},
+		event_item(&l, 0), event_item(&l, 1), event_item(&l, 2), event_item(&l, 3),
+		{.kind = ES_IMPORT_SNAPSHOT, .json = snap, .json_len = strlen(snap)},
+		{.kind = ES_IMPORT_CHECKPOINT, .name = "c1", .name_len = 2, .position = 3,
+		 .time_us = 2000000},
+		{.kind = ES_IMPORT_CHECKPOINT, .name = "c2", .name_len = 2, .position = 5},
+	};
+	fails(es_import_batch(dst, items, 8), EINVAL, "a batch whose last item is a checkpoint past the head");
+	ok(strstr(es_why(), "item 8") != NULL, "... es_why() names item 8: %s", es_why());
+	is_int(head_of(dst), 0, "... and nothing of that batch was stored");
+	is_int(stream_count(dst), 0, "... not even its streams");
+	is_int(es_import_batch(dst, items, 3), 0, "a stream and 2 events are imported");
+	is_int(es_import_batch(dst, items + 3, 4), 0, "then 2 events, a snapshot and a checkpoint");
+	fails(es_import_batch(dst, items + 1, 1), EINVAL, "importing event 1 again");
+	r = view(dst);
+	is_int(es_log_walk(r, 0, collect_line, &m), 0, "the imported log is read");
+	es_snapshot sn;
+	es_view cat;
+	is_int(es_snapshot_get(r, id_of(dst, "Order-1"), &sn), 0, "the snapshot is there");
+	ok(sn.json_len == strlen(snap) && memcmp(sn.json, snap, sn.json_len) == 0, "... byte for byte");
+	is_int(es_view_get(r, ES_CATEGORY, NM("Order"), &cat), 0, "the category view is there");
+	is_int((long long)cat.last_position, 3, "... at its newest event");
+	uint64_t bytes = 0, want = 0;
+	is_int(es_log_bytes(r, 5, &bytes), 0, "the log's bytes");
+	es_read_end(r);
+	int same = m.n == l.n;
+	for (size_t i = 0; same && i < l.n; i++) {
+		same = m.len[i] == l.len[i] && memcmp(m.v[i], l.v[i], l.len[i]) == 0;
+		want += l.len[i];
+	}
+	ok(same, "the imported events are byte for byte the source's");
+	is_int((long long)bytes, (long long)want, "... and count the same bytes");
+	is_int(version_of(dst, "Empty"), 0, "the empty stream is there");
+	is_int(verify_store(dst, &p), 0, "verify: the imported store has no problems%s%s",
+	       p.n ? ": " : "", p.first);
+
+	/* Undo: only what was imported, and only that. */
+	es_stats made = {.events = 4, .streams = 3, .snapshots = 1, .checkpoints = 1};
+	es_stats more = made;	/* (plain was made by its first event) */
+	more.streams = 4;
+	fails(es_import_undo(dst, &more), EEXIST, "undo refuses a store that holds other than said");
+	is_int(head_of(dst), 4, "... and leaves it as it was");
+	is_int(es_import_undo(dst, &made), 0, "undo of what was imported");
+	is_int(head_of(dst), 0, "... leaves no event");
+	is_int(stream_count(dst), 0, "... and no stream");
+	is_int(verify_store(dst, &p), 0, "... and a store verify finds clean");
+	is_int(es_import_batch(dst, items, 7), 0, "the emptied store takes the import again");
+	is_int(verify_store(dst, &p), 0, "... and is clean");
+	char *again = strdup(l.v[3]), *at;	/* plain's event 4, as if at 5, version 2 */
+	if (!again || !(at = strstr(again, "\"version\":1,")))
+		bail_out("event 4 is not version 1: %s", l.v[3]);
+	at[10] = '2';
+	if (!(at = strstr(again, "\"global_position\":4,")))
+		bail_out("event 4 is not at position 4: %s", l.v[3]);
+	at[18] = '5';
+	bad = (es_import){.kind = ES_IMPORT_EVENT, .json = again, .json_len = l.len[3]};
+	fails(es_import_batch(dst, &bad, 1), EEXIST, "importing an event id stored already");
+	ok(strstr(es_why(), "stored already at position 4") != NULL, "... saying where: %s", es_why());
+	free(again);
+
+	/* Faults made in the tables. */
+	sql_on(dst_uri, "UPDATE events SET bytes_before = bytes_before + 1 WHERE global_position = 2");
+	is_int(verify_store(dst, &p), 1, "verify finds a wrong bytes_before");
+	ok(strstr(p.first, "event 2: ") != NULL, "... at event 2: %s", p.first);
+	sql_on(dst_uri, "UPDATE events SET bytes_before = bytes_before - 1 WHERE global_position = 2");
+	sql_on(dst_uri, "UPDATE events SET metadata = '{\"x\":1}' WHERE global_position = 4");
+	is_int(verify_store(dst, &p), 1, "verify finds a column that differs from the envelope");
+	ok(strstr(p.first, "event 4: its envelope and its columns disagree: metadata") != NULL,
+	   "... naming it: %s", p.first);
+	sql_on(dst_uri, "UPDATE events SET metadata = '{}' WHERE global_position = 4");
+	sql_on(dst_uri, "DELETE FROM events WHERE global_position = 3");
+	uint64_t found = verify_store(dst, &p);
+	ok(found >= 3, "verify finds a gap, and what it breaks: %d problems", p.n);
+	ok(strstr(p.all, "positions 3 … 3 are missing") != NULL, "... the gap");
+	ok(strstr(p.all, "stream Order-1: at version 3, but its 2 events are versions 1 … 2") != NULL,
+	   "... and the stream's missing version");
+
+	lines_free(&l);
+	lines_free(&m);
+	free(snap);
+	es_close(src);
+	es_close(dst);
+	free(src_uri);
+	free(dst_uri);
+}
+
 int main(void)
 {
 	char *uri = start_cluster();
@@ -455,6 +628,7 @@ int main(void)
 	test_lost(uri);
 	test_group(uri);
 	test_group_lost(uri);
+	test_import(uri);
 	free(uri);
 	stop_cluster();
 	return done_testing();

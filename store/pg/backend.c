@@ -1,6 +1,6 @@
 /* backend.c — the PostgreSQL backend's table of operations (backend.h).
- * A hot backup of a PostgreSQL store is pg_dump's (doc/pg.md); restore
- * and verify are not built yet and say so. */
+ * A hot backup of a PostgreSQL store is pg_dump's (doc/pg.md), and
+ * es_backup says so; es_import_batch is load.c's, es_verify audit.c's. */
 #include "pg.h"
 
 #include <errno.h>
@@ -10,25 +10,6 @@ static int pg_backup(es_store *s, const char *dir)
 	(void)s;
 	(void)dir;
 	return fail(ENOTSUP, "a PostgreSQL store is backed up with pg_dump (see doc/pg.md)");
-}
-
-static int pg_import_batch(es_store *s, const es_import *items, size_t n)
-{
-	(void)s;
-	(void)items;
-	(void)n;
-	return fail(ENOTSUP, "restoring into a PostgreSQL store is not built yet");
-}
-
-static int pg_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
-		     void *arg, uint64_t *problems)
-{
-	(void)s;
-	(void)problem;
-	(void)progress;
-	(void)arg;
-	(void)problems;
-	return fail(ENOTSUP, "verifying a PostgreSQL store is not built yet");
 }
 
 static const char *pg_location(es_store *s)
@@ -83,5 +64,6 @@ const struct es_backend es_pg_backend = {
 	.statfs = pg_statfs,
 	.backup = pg_backup,
 	.import_batch = pg_import_batch,
+	.import_undo = pg_import_undo,
 	.verify = pg_verify,
 };

@@ -8,7 +8,9 @@
  *
  * Files: conn.c (connections, the schema, the watch), write.c (the
  * changes), group.c (the appends' group commit), query.c (read views,
- * reads and walks), backend.c (the table); their names differ from the local backend's, since libstore.a holds
+ * reads and walks), load.c (es_import_batch), audit.c (es_verify),
+ * backend.c (the table); their names differ from the local backend's,
+ * since libstore.a holds
  * both and an archive knows its members by their base names. */
 #ifndef ES_PG_H
 #define ES_PG_H
@@ -172,6 +174,16 @@ int pg_views_walk(es_read *r, int kind, uint64_t from, es_view_fn fn,
 int pg_view_walk(es_read *r, uint64_t id, uint64_t from, es_event_fn fn,
 		 void *arg);
 int pg_stats_get(es_read *r, es_stats *out);
+
+/* load.c */
+int pg_import_batch(es_store *s, const es_import *items, size_t n);
+int pg_import_undo(es_store *s, const es_stats *made);
+/* Rolls back the transaction open on c, if any, keeping es_why's reason. */
+void pg_rollback(PGconn *c);
+
+/* audit.c */
+int pg_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
+	      void *arg, uint64_t *problems);
 
 /* The schema's text (schema.sql, made into schema.c by the Makefile). */
 extern const char pg_schema_sql[];

@@ -544,7 +544,7 @@ int pg_stats_get(es_read *rd, es_stats *out)
 	out->categories = u64(r, 0, 4);
 	out->types = u64(r, 0, 5);
 	out->log_bytes = u64(r, 0, 6);
-	out->used_bytes = out->log_file_bytes = u64(r, 0, 7);
+	out->database_bytes = u64(r, 0, 7);
 	PQclear(r);
 	return 0;
 }

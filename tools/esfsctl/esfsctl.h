@@ -9,6 +9,7 @@
 #ifndef ESFSCTL_H
 #define ESFSCTL_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -18,6 +19,7 @@ int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 /* Prints "esfsctl CMD: " and the message as one line on stderr, after
  * clearing the progress bar. */
@@ -36,10 +38,37 @@ int ctl_args(int argc, char **argv, int nargs, const char *usage);
  * saying why. */
 int ctl_dir_fresh(const char *path, int *exists);
 
+/* Set by SIGINT, SIGTERM and SIGHUP once ctl_catch_signals was called,
+ * so that a command that fills a store stops and undoes its work. */
+extern volatile sig_atomic_t ctl_interrupted;
+void ctl_catch_signals(void);
+
 /* Opens store dir read-only, so that it works beside a mounted daemon, and
  * reads its counts into *st. The store stays open in *keep, or is closed
  * when keep is NULL. Returns 0, or -1 after saying why. */
 int ctl_open_ro(const char *dir, es_store **keep, es_stats *st);
+
+/* The new store that restore and migrate fill (target.c): a directory
+ * that does not exist or is empty, or an empty PostgreSQL store. */
+struct ctl_target {
+	const char *where;	/* as given */
+	int made_dir;		/* -1: nothing made yet; 1: the directory was
+				 * created by this run; 0: it was there */
+	es_store *s;
+	es_stats made;		/* what the successful imports put there */
+};
+
+/* Whether where can receive a new store (a URI is looked at when it is
+ * opened): 0, or -1 after saying why. */
+int ctl_target_check(struct ctl_target *t, const char *where);
+/* Creates the directory when missing and opens the store read-write (a
+ * URI's store must be empty): 0, or -1 after saying why. */
+int ctl_target_open(struct ctl_target *t, size_t max_event);
+/* es_import_batch, counting what it put there. */
+int ctl_target_import(struct ctl_target *t, const es_import *items, size_t n);
+void ctl_target_close(struct ctl_target *t);
+/* Closes the store and removes what this run made there (see target.c). */
+void ctl_target_undo(struct ctl_target *t);
 
 /* "s" unless n is 1: "%" PRIu64 " event%s", n, plural(n) */
 static inline const char *plural(uint64_t n)

@@ -1,14 +1,17 @@
 /* main.c — esfsctl: administration of an esfs store. Dispatches to one
- * subcommand per file (restore.c, verify.c, backup.c, stats.c), as git's
- * builtin/ does, and holds the few helpers they share (esfsctl.h).
+ * subcommand per file (restore.c, verify.c, backup.c, stats.c,
+ * migrate.c), as git's builtin/ does, and holds the few helpers they
+ * share (esfsctl.h). STORE is a directory or a PostgreSQL store's URI.
  *
- *   esfsctl restore COPY STORE_DIR
- *   esfsctl verify STORE_DIR
+ *   esfsctl restore COPY STORE
+ *   esfsctl verify STORE
  *   esfsctl backup STORE_DIR DEST
- *   esfsctl stats STORE_DIR
+ *   esfsctl stats STORE
+ *   esfsctl migrate SRC DST
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +26,14 @@ static const struct command {
 	const char *args;
 	const char *what;
 } commands[] = {
-	{"restore", cmd_restore, "COPY STORE_DIR",
+	{"restore", cmd_restore, "COPY STORE",
 	 "make a store from a copy of a mount (cp -a MOUNTPOINT/. COPY)"},
-	{"verify", cmd_verify, "STORE_DIR", "check every invariant of a store"},
+	{"verify", cmd_verify, "STORE", "check every invariant of a store"},
 	{"backup", cmd_backup, "STORE_DIR DEST",
 	 "copy a store, live or not, compacted and consistent"},
-	{"stats", cmd_stats, "STORE_DIR", "print counts and sizes as \"key value\" lines"},
+	{"stats", cmd_stats, "STORE", "print counts and sizes as \"key value\" lines"},
+	{"migrate", cmd_migrate, "SRC DST",
+	 "copy a store into a new one: a directory to PostgreSQL, or back"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -112,6 +117,24 @@ int ctl_dir_fresh(const char *path, int *exists)
 	return 0;
 }
 
+volatile sig_atomic_t ctl_interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	ctl_interrupted = 1;
+}
+
+void ctl_catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int ctl_open_ro(const char *dir, es_store **keep, es_stats *st)
 {
 	es_options opts = {.read_only = 1};
@@ -140,9 +163,10 @@ static void usage(FILE *f)
 {
 	fputs("usage: esfsctl COMMAND ARGS...\n\n", f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  esfsctl %-7s %-15s %s\n", commands[i].name, commands[i].args,
+		fprintf(f, "  esfsctl %-7s %-14s %s\n", commands[i].name, commands[i].args,
 			commands[i].what);
-	fputs("\n  esfsctl --help | help | --version\n\nSee esfsctl(1).\n", f);
+	fputs("\nSTORE is a directory or a postgresql:// URI.\n"
+	      "\n  esfsctl --help | help | --version\n\nSee esfsctl(1).\n", f);
 }
 
 int main(int argc, char **argv)

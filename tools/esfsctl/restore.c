@@ -1,4 +1,4 @@
-/* restore.c — esfsctl restore COPY STORE_DIR: turns a copy of a mounted
+/* restore.c — esfsctl restore COPY STORE: turns a copy of a mounted
  * esfs (cp -a MOUNTPOINT/. COPY, or rsync -aH) back into a store with the
  * same event ids, versions, global positions, times, snapshots and
  * checkpoints, so that diff -r between a mount of it and COPY is empty.
@@ -15,16 +15,17 @@
  * 3. Empty streams (mtime of their directory), snapshots and checkpoints
  *    (position from the file, time from its mtime) follow.
  *
- * A refused copy or any failure (an interrupt too) removes what was made:
- * STORE_DIR if it was created, else the files made in it.
+ * STORE is a directory that does not exist or is empty, or the URI of
+ * a PostgreSQL store that is empty (target.c). A refused copy or any
+ * failure (an interrupt too) removes what was made: the directory if it
+ * was created, else the files made in it; in PostgreSQL, the rows
+ * imported, while the store holds nothing else (target.c).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,8 @@ struct restore {
 	uint64_t empty, snapshots, checkpoints;	/* what was restored */
 	uint64_t view_files;	/* files of categories/ and types/ checked */
 
-	const char *dir;	/* STORE_DIR */
-	int made_dir;		/* this run created it; -1 before it is made */
-	es_store *s;
+	const char *dir;	/* STORE */
+	struct ctl_target t;
 	int importing;		/* in steps 2 and 3 */
 
 	/* The batch being built. Its texts live in buf, and items point into
@@ -76,14 +76,6 @@ struct restore {
 	char *buf;
 	size_t len, cap;
 };
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 /* Refuses: "esfsctl restore: COPY/rel: why". Returns -1. */
 static int refuse(const struct restore *r, const char *rel, const char *fmt, ...)
@@ -312,7 +304,7 @@ static int each_entry(struct restore *r, int dirfd, const char *rel,
 			continue;
 		if ((ret = fn(r, e->d_name, arg)) != 0)
 			break;
-		if (interrupted) {
+		if (ctl_interrupted) {
 			ctl_error("interrupted");
 			ret = -1;
 			break;
@@ -618,7 +610,7 @@ static int check_copy(struct restore *r)
 	if (list_streams(r))
 		return -1;
 	for (size_t i = 0; i < r->nstreams; i++) {
-		if (interrupted) {
+		if (ctl_interrupted) {
 			ctl_error("interrupted");
 			return -1;
 		}
@@ -634,59 +626,12 @@ static int check_copy(struct restore *r)
 
 /* ---- The new store. ---------------------------------------------------- */
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	if (ftw->level == 0)
-		return 0;	/* STORE_DIR itself: rmdir'd by the caller, if made */
-	if (remove(path) != 0)
-		ctl_error("%s: cannot remove: %s", path, strerror(errno));
-	return 0;
-}
-
-/* Removes what this run made in STORE_DIR, and STORE_DIR if it made it. */
-static void undo(struct restore *r)
-{
-	if (r->s) {
-		es_close(r->s);
-		r->s = NULL;
-	}
-	if (r->made_dir < 0)
-		return;	/* nothing made yet */
-	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-	if (r->made_dir && rmdir(r->dir) != 0)
-		ctl_error("%s: cannot remove: %s", r->dir, strerror(errno));
-}
-
-/* Creates STORE_DIR (or uses the empty one) and opens the store, which
- * takes its lock as a daemon does, so that no esfs mounts it while it is
- * restored. */
-static int make_store(struct restore *r)
-{
-	es_options opts = {.max_event = MAX_EVENT};
-	int exists;
-
-	if (ctl_dir_fresh(r->dir, &exists))
-		return -1;
-	if (!exists && mkdir(r->dir, 0755) != 0) {
-		ctl_error("%s: cannot create: %s", r->dir, strerror(errno));
-		return -1;
-	}
-	r->made_dir = !exists;
-	if (es_open(r->dir, &opts, &r->s)) {
-		ctl_error("%s: %s", r->dir, es_why());
-		return -1;
-	}
-	return 0;
-}
-
 /* Imports items[lo, hi). When the store refuses an item, halves the range
  * (the halves before it commit; all is undone anyway) until the item is
  * found, so that the refusal names its file. */
 static int import(struct restore *r, size_t lo, size_t hi)
 {
-	int err = es_import_batch(r->s, r->item + lo, hi - lo);
+	int err = ctl_target_import(&r->t, r->item + lo, hi - lo);
 
 	if (!err)
 		return 0;
@@ -795,10 +740,12 @@ static int import_event(struct restore *r, uint64_t pos)
 	if (same_event(r, r->streams_fd, srel + strlen(ES_DIR_STREAMS "/"), srel, rel, off, len, &ev))
 		return -1;
 
-	/* The stream first, at the time of its new file: its creation. */
-	if (st->seen == 1 && st->new_us >= 0) {
+	/* The stream first, at the time of its new file (its creation), or
+	 * of its first event without one. */
+	if (st->seen == 1) {
 		es_import it = {.kind = ES_IMPORT_STREAM, .name_len = strlen(st->name),
-				.time_us = st->new_us < created ? st->new_us : created};
+				.time_us = st->new_us >= 0 && st->new_us < created ?
+					   st->new_us : created};
 		size_t noff;
 		snprintf(srel, sizeof srel, ES_DIR_STREAMS "/%s", st->name);
 		if (put_text(r, st->name, it.name_len, &noff) || add(r, &it, noff, srel))
@@ -865,7 +812,7 @@ static int import_all(struct restore *r)
 	r->importing = 1;
 	progress_start("restoring", "events");
 	for (uint64_t pos = 1; pos <= r->head; pos++) {
-		if (interrupted) {
+		if (ctl_interrupted) {
 			ctl_error("interrupted");
 			return -1;
 		}
@@ -895,7 +842,7 @@ static int import_all(struct restore *r)
 
 int cmd_restore(int argc, char **argv)
 {
-	int rc = ctl_args(argc, argv, 2, "COPY STORE_DIR");
+	int rc = ctl_args(argc, argv, 2, "COPY STORE");
 	if (rc >= 0)
 		return rc;
 
@@ -907,19 +854,13 @@ int cmd_restore(int argc, char **argv)
 	r->copy = argv[argc - 2];
 	r->dir = argv[argc - 1];
 	r->copy_fd = r->all_fd = r->streams_fd = r->snapshots_fd = r->checkpoints_fd = -1;
-	r->made_dir = -1;
 
-	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	ctl_catch_signals();
 
-	int exists, ok = 0;
-	if (ctl_dir_fresh(r->dir, &exists) == 0 && check_copy(r) == 0 &&
-	    make_store(r) == 0 && import_all(r) == 0) {
-		es_close(r->s);
-		r->s = NULL;
+	int ok = 0;
+	if (ctl_target_check(&r->t, r->dir) == 0 && check_copy(r) == 0 &&
+	    ctl_target_open(&r->t, MAX_EVENT) == 0 && import_all(r) == 0) {
+		ctl_target_close(&r->t);
 		ok = 1;
 	}
 	progress_clear();
@@ -930,7 +871,7 @@ int cmd_restore(int argc, char **argv)
 		       r->snapshots, plural(r->snapshots), r->checkpoints,
 		       plural(r->checkpoints), r->copy);
 	} else {
-		undo(r);
+		ctl_target_undo(&r->t);
 	}
 
 	int fds[] = {r->copy_fd, r->all_fd, r->streams_fd, r->snapshots_fd, r->checkpoints_fd};

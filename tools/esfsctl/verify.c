@@ -1,4 +1,4 @@
-/* verify.c — esfsctl verify STORE_DIR: opens the store read-only (so that
+/* verify.c — esfsctl verify STORE: opens the store read-only (so that
  * it runs beside a mounted daemon) and checks every invariant with
  * es_verify, in one read view. Each problem is one line on stdout, then a
  * summary line. Exit 0 clean, 1 problems found, 2 it could not run.
@@ -26,7 +26,7 @@ static void progress(void *arg, uint64_t done, uint64_t total)
 
 int cmd_verify(int argc, char **argv)
 {
-	int rc = ctl_args(argc, argv, 1, "STORE_DIR");
+	int rc = ctl_args(argc, argv, 1, "STORE");
 	if (rc >= 0)
 		return rc;
 	const char *dir = argv[argc - 1];
