@@ -39,7 +39,10 @@ CREATE TABLE views (
 -- The events: the seed design's columns, then what the contract needs.
 -- event_data and metadata are json, as appended (compact): jsonb would
 -- reorder keys and cannot hold \u0000; cast them to jsonb in a query.
--- envelope is the event file's exact bytes.
+-- envelope is the event file's exact bytes. stream, category_view and
+-- type_view name rows of streams and views, which esfs_append (under the
+-- head's lock) makes first and never removes; they are not foreign keys,
+-- whose checks cost a third of an append, and esfsctl verify checks them.
 CREATE TABLE events (
 	global_position bigint PRIMARY KEY,
 	event_id uuid NOT NULL UNIQUE,
@@ -51,9 +54,9 @@ CREATE TABLE events (
 	metadata json NOT NULL,
 	version bigint NOT NULL,
 	created_at timestamptz NOT NULL,
-	stream bigint NOT NULL REFERENCES streams (id),
-	category_view bigint REFERENCES views (id),
-	type_view bigint NOT NULL REFERENCES views (id),
+	stream bigint NOT NULL,			-- streams (id)
+	category_view bigint,			-- views (id)
+	type_view bigint NOT NULL,		-- views (id)
 	created_us bigint NOT NULL,
 	bytes_before bigint NOT NULL,		-- envelopes before this one
 	envelope text NOT NULL,
