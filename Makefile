@@ -39,7 +39,7 @@ O ?= build
 ESFS_BIN ?= bin/esfs
 CTL_BIN ?= bin/esfsctl
 STORE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard store/*.c store/pg/*.c)) \
-	$(O)/store/pg/schema.o
+	$(O)/store/pg/schema.o $(O)/store/pg/functions.o
 FS_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard fs/*.c))
 CTL_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard tools/esfsctl/*.c))
 # The C tests: each tests/NAME.c is one TAP program, $(O)/tests/NAME.t.
@@ -65,14 +65,15 @@ $(CTL_BIN): $(CTL_OBJ) $(O)/libstore.a
 
 $(STORE_OBJ): $(wildcard store/*.h store/pg/*.h)
 
-# The PostgreSQL backend's schema (store/pg/schema.sql), as a C string.
-$(O)/store/pg/schema.c: store/pg/schema.sql
+# The PostgreSQL backend's schema (store/pg/schema.sql, functions.sql),
+# each as a C string, pg_NAME_sql.
+$(O)/store/pg/schema.c $(O)/store/pg/functions.c: $(O)/store/pg/%.c: store/pg/%.sql
 	@mkdir -p $(dir $@)
-	{ echo '/* made from store/pg/schema.sql by the Makefile */'; \
-	  echo 'const char pg_schema_sql[] ='; \
+	{ echo '/* made from $< by the Makefile */'; \
+	  echo 'const char pg_$*_sql[] ='; \
 	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $<; echo ';'; } > $@
 
-$(O)/store/pg/schema.o: $(O)/store/pg/schema.c
+$(O)/store/pg/schema.o $(O)/store/pg/functions.o: %.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 $(FS_OBJ): $(wildcard fs/*.h) store/store.h store/json.h store/names.h
 $(CTL_OBJ): $(wildcard tools/esfsctl/*.h) store/store.h store/names.h

@@ -10,7 +10,8 @@
  * half (esfsctl): es_import_batch puts another store's lines back byte
  * for byte, by the local store's rules, all of a call or nothing;
  * es_import_undo empties what it filled, and only that; es_verify is
- * clean on both and finds faults made in the tables. */
+ * clean on both and finds faults made in the tables. A store made by
+ * schema version 1 is upgraded by a read-write open, and only by one. */
 #include "tap.h"
 #include "store-fixture.h"
 
@@ -618,6 +619,82 @@ static void test_import(const char *uri)
 	free(dst_uri);
 }
 
+/* ---- A store of schema version 1, upgraded at a read-write open. ----- */
+
+/* The text of file path, malloc'd. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t cap = 0;
+
+	if (!f || getdelim(&text, &cap, '\0', f) < 0)
+		bail_out("cannot read %s", path);
+	fclose(f);
+	return text;
+}
+
+/* The single value of a one-row query on uri, as an integer. */
+static long long value_of(const char *uri, const char *sql)
+{
+	PGconn *c = PQconnectdb(uri);
+	PGresult *r = PQexec(c, sql);
+	long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ?
+		      atoll(PQgetvalue(r, 0, 0)) : -1;
+
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static void test_upgrade(const char *uri)
+{
+	char *old = new_db(uri, "upgrade_1"), *v1 = slurp("tests/pg-schema-1.sql");
+	es_options ro = {.read_only = 1};
+	es_store *s;
+	struct problems p;
+
+	note("a store made by schema version 1");
+	sql_on(old, v1);
+	sql_on(old, "INSERT INTO streams VALUES (nextval('esfs_ids'), 'Old-1', 0, 0, 0)");
+	PGconn *c = PQconnectdb(old);
+	PGresult *r = PQexec(c, "SELECT o_err FROM esfs_append('Old-1', 0, 'Old', "
+			     "'{6d1f0c4e-1c2b-4c59-9a55-3f1e7c0b5a01}', '{f}', '{T}', "
+			     "ARRAY['{\"event_id\":\"6d1f0c4e-1c2b-4c59-9a55-3f1e7c0b5a01\","
+			     "\"stream_id\":\"Old-1\",\"event_type\":\"T\",\"version\":'], '{1}', "
+			     "ARRAY['{}'], ARRAY['{}'], 1048576)");
+	ok(PQresultStatus(r) == PGRES_TUPLES_OK && PQgetisnull(r, 0, 0),
+	   "version 1's esfs_append stores an event: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	is_int(value_of(old, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND "
+			"conrelid = 'events'::regclass"), 3, "its events have 3 foreign keys");
+
+	fails(es_open(old, &ro, &s), EINVAL, "a read-only open refuses the older schema");
+	ok(strstr(es_why(), "read-write once") != NULL, "... and says how to upgrade it: %s", es_why());
+	s = open_store(old, NULL);
+	is_int(value_of(old, "SELECT version FROM esfs_schema"), 2, "a read-write open upgrades it "
+	       "to version 2");
+	is_int(value_of(old, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND "
+			"conrelid = 'events'::regclass"), 0, "... without the foreign keys of events");
+	is_int(es_stream_create(s, NM("New-1")), 0, "a stream is made (esfs_now, new in 2)");
+	is_int(append1(s, "Old-1", 1, "T", "{\"after\":1}", NULL, NULL), 0,
+	       "the old stream takes its next event");
+	is_int(version_of(s, "Old-1"), 2, "at version 2");
+	struct events e = {0};
+	is_int(log_walk(s, 1, &e), 0, "the log walks");
+	ok(e.n == 2 && gapless_positions(&e, 1), "positions 1 and 2, the old one and the new");
+	events_free(&e);
+	is_int(verify_store(s, &p), 0, "verify: the upgraded store has no problems%s%s",
+	       p.n ? ": " : "", p.first);
+	es_close(s);
+	s = open_store(old, &ro);
+	ok(s != NULL, "a read-only open of the upgraded store works");
+	es_close(s);
+	free(v1);
+	free(old);
+}
+
 int main(void)
 {
 	char *uri = start_cluster();
@@ -629,6 +706,7 @@ int main(void)
 	test_group(uri);
 	test_group_lost(uri);
 	test_import(uri);
+	test_upgrade(uri);
 	free(uri);
 	stop_cluster();
 	return done_testing();

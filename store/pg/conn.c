@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #define WATCH_POLL_MS 1000	/* the head is read this often regardless */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2	/* schema.sql's; upgrade_sql below for older */
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x)
 
 int pg_is_uri(const char *name)
 {
@@ -305,11 +307,50 @@ void pg_put_rollback(pg_store *s, PGconn *c)
 		pg_put(s, c);
 }
 
-/* Makes the schema in an empty database, once: the advisory lock keeps
- * two hosts opening a new store at once from both making it. */
-static int make_schema(PGconn *c)
+/* What takes a store's tables from version v - 1 to v (its functions are
+ * all made again, functions.sql). doc/pg.md lists them. */
+static const char *const upgrade_sql[SCHEMA_VERSION + 1] = {
+	[2] = "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_stream_fkey, "
+	      "DROP CONSTRAINT IF EXISTS events_category_view_fkey, "
+	      "DROP CONSTRAINT IF EXISTS events_type_view_fkey",
+};
+
+static int exec_sql(PGconn *c, const char *what, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	int err = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 :
+		  pg_why(EIO, what, PQresultErrorMessage(r));
+
+	PQclear(r);
+	return err;
+}
+
+/* The store's schema version: 0 when the database has none. */
+static int schema_version(PGconn *c, int *version)
 {
 	int err = 0;
+	PGresult *r = pg_run(c, "SELECT to_regclass('esfs_schema') IS NOT NULL", 0, NULL, &err);
+
+	if (!r)
+		return err;
+	int made = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	*version = 0;
+	if (made && !(r = pg_run(c, "SELECT max(version) FROM esfs_schema", 0, NULL, &err)))
+		return err;
+	if (made) {
+		*version = PQgetisnull(r, 0, 0) ? -1 : atoi(PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
+	return 0;
+}
+
+/* Makes the schema in an empty database, or upgrades an older one, in one
+ * transaction: the advisory lock keeps two hosts opening the store at
+ * once from both doing it. */
+static int make_schema(PGconn *c)
+{
+	int err = 0, version = 0;
 	PGresult *r = pg_run(c, "BEGIN", 0, NULL, &err);
 
 	PQclear(r);
@@ -317,45 +358,47 @@ static int make_schema(PGconn *c)
 		return err;
 	r = pg_run(c, "SELECT pg_advisory_xact_lock(7357617)", 0, NULL, &err);
 	PQclear(r);
-	if (!err && (r = pg_run(c, "SELECT to_regclass('esfs_schema') IS NULL", 0, NULL, &err))) {
-		int missing = PQgetvalue(r, 0, 0)[0] == 't';
-		PQclear(r);
-		if (missing) {
-			r = PQexec(c, pg_schema_sql);
-			if (PQresultStatus(r) != PGRES_COMMAND_OK)
-				err = pg_why(EIO, "making the schema", PQresultErrorMessage(r));
-			PQclear(r);
-		}
+	if (!err)
+		err = schema_version(c, &version);
+	if (!err && version == 0)
+		err = exec_sql(c, "making the schema", pg_schema_sql);
+	for (int v = version + 1; !err && version > 0 && v <= SCHEMA_VERSION; v++)
+		if (upgrade_sql[v])
+			err = exec_sql(c, "upgrading the schema", upgrade_sql[v]);
+	if (!err && version < SCHEMA_VERSION) {
+		err = exec_sql(c, "making the schema's functions", pg_functions_sql);
+		if (!err)
+			PQclear(pg_run(c, "UPDATE esfs_schema SET version = " TEXT(SCHEMA_VERSION),
+				       0, NULL, &err));
 	}
 	PQclear(pg_run(c, err ? "ROLLBACK" : "COMMIT", 0, NULL, err ? &(int){0} : &err));
 	return err;
 }
 
 /* Checks the database: UTF-8 (names and envelopes are), and the schema's
- * version, which it makes when there is none and the open may write. */
+ * version, which it makes, or upgrades, when the open may write. */
 static int check_schema(pg_store *s, PGconn *c)
 {
-	int err = 0;
-	PGresult *r = pg_run(c, "SELECT current_setting('server_encoding'), "
-			     "to_regclass('esfs_schema') IS NOT NULL", 0, NULL, &err);
+	int err = 0, version;
+	PGresult *r = pg_run(c, "SELECT current_setting('server_encoding')", 0, NULL, &err);
 
 	if (!r)
 		return err;
 	int utf8 = strcmp(PQgetvalue(r, 0, 0), "UTF8") == 0;
-	int made = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	if (!utf8)
 		return fail(EINVAL, "PostgreSQL: the database's encoding is not UTF8 (CREATE DATABASE … ENCODING 'UTF8')");
-	if (!made) {
-		if (s->read_only)
+	if ((err = schema_version(c, &version)))
+		return err;
+	if (version >= 0 && version < SCHEMA_VERSION) {
+		if (s->read_only && version == 0)
 			return fail(ENOENT, "PostgreSQL: the database has no esfs store yet (open it read-write once)");
-		if ((err = make_schema(c)))
+		if (s->read_only)
+			return fail(EINVAL, "PostgreSQL: the store's schema is version %d, older than this "
+				    "esfs's %d: open it read-write once to upgrade it", version, SCHEMA_VERSION);
+		if ((err = make_schema(c)) || (err = schema_version(c, &version)))
 			return err;
 	}
-	if (!(r = pg_run(c, "SELECT version FROM esfs_schema", 0, NULL, &err)))
-		return err;
-	int version = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
-	PQclear(r);
 	if (version != SCHEMA_VERSION)
 		return fail(EINVAL, "PostgreSQL: the store's schema is version %d; this esfs knows version %d",
 			    version, SCHEMA_VERSION);

@@ -1,9 +1,9 @@
 /* pg.h — inside the PostgreSQL backend (not part of the store's API): a
  * store in a PostgreSQL database, named by a postgresql:// URI, that many
  * processes on many hosts open at once (doc/pg.md). Its schema is
- * schema.sql; every change is one statement, a call of a function of
- * that schema, so one round trip (appends made at once share one, and
- * one transaction); a read view is a REPEATABLE READ
+ * schema.sql (tables) and functions.sql; every change is one statement,
+ * a call of one of those functions, so one round trip (appends made at
+ * once share one, and one transaction); a read view is a REPEATABLE READ
  * transaction on a connection of its own.
  *
  * Files: conn.c (connections, the schema, the watch), write.c (the
@@ -104,7 +104,7 @@ struct pg_query {
 int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
 
 /* The append: a statement prepared on every connection of a store open
- * for writing (pg_get), a call of esfs_append (schema.sql) with
+ * for writing (pg_get), a call of esfs_append (functions.sql) with
  * PG_APPEND_PARAMS text parameters (write.c makes them). */
 #define PG_APPEND "esfs_append"
 #define PG_APPEND_PARAMS 11
@@ -185,7 +185,9 @@ void pg_rollback(PGconn *c);
 int pg_verify(es_store *s, es_problem_fn problem, es_progress_fn progress,
 	      void *arg, uint64_t *problems);
 
-/* The schema's text (schema.sql, made into schema.c by the Makefile). */
+/* The schema's text: its tables (schema.sql) and its functions
+ * (functions.sql), made into schema.c and functions.c by the Makefile. */
 extern const char pg_schema_sql[];
+extern const char pg_functions_sql[];
 
 #endif

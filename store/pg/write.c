@@ -1,6 +1,6 @@
 /* write.c — the PostgreSQL backend's changes: each one statement, its
  * own transaction, but appends, which share one with those made at the
- * same time (group.c). An append is one call of esfs_append (schema.sql),
+ * same time (group.c). An append is one call of esfs_append (functions.sql),
  * which takes the head's lock, checks, builds the envelopes and writes
  * them; when the connection is lost before its answer, the append's
  * event ids (generated here when the writer gave none) tell whether it
