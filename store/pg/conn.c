@@ -101,13 +101,17 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
 		for (int i = 0; i < nq && !err; i++)
 			res[i] = q[i].sql ? pg_run(c, q[i].sql, q[i].n, q[i].vals, &err) :
 				 pg_run_append(c, q[i].vals, &err);
+		for (int i = 0; err && i < nq; i++) {
+			PQclear(res[i]);
+			res[i] = NULL;
+		}
 		return err;
 	}
 	for (int i = 0; i < nq; i++)
 		if (!(q[i].sql ? PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0) :
 		      PQsendQueryPrepared(c, PG_APPEND, PG_APPEND_PARAMS, q[i].vals, NULL, NULL, 0)))
 			return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
-	if (!PQpipelineSync(c))	/* (the connection is not idle: pg_put closes it) */
+	if (!PQpipelineSync(c))	/* (still in pipeline mode: pg_put closes it) */
 		return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
 	/* Each query's result then a NULL, then the sync; a NULL twice in a
 	 * row means the connection failed. */
@@ -292,7 +296,8 @@ void pg_put(pg_store *s, PGconn *c)
 {
 	if (!c)
 		return;
-	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    PQpipelineStatus(c) == PQ_PIPELINE_OFF)
 		pool(s, c, 0);
 	else
 		PQfinish(c);
@@ -301,7 +306,7 @@ void pg_put(pg_store *s, PGconn *c)
 void pg_put_rollback(pg_store *s, PGconn *c)
 {
 	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_INTRANS &&
-	    PQsendQuery(c, "ROLLBACK"))
+	    PQpipelineStatus(c) == PQ_PIPELINE_OFF && PQsendQuery(c, "ROLLBACK"))
 		pool(s, c, 1);
 	else
 		pg_put(s, c);

@@ -74,7 +74,9 @@ DECLARE
 BEGIN
 	o_retry := false;
 	SELECT * INTO h FROM esfs_head FOR UPDATE;
-	SELECT * INTO st FROM streams WHERE name = p_stream;
+	-- (Locked too: a stream is removed, without the head's lock, only
+	-- while it has no events, and its DELETE must not pass this append.)
+	SELECT * INTO st FROM streams WHERE name = p_stream FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		o_err := 'ENOENT';
 		o_why := format('no stream %s', p_stream);

@@ -10,9 +10,8 @@
  * to wake. esfs_append returns a failure rather than raising it, so one
  * append's EEXIST leaves the others of its group standing; should a
  * statement raise all the same, each append of the group runs again on
- * its own, and its own failure is its own (so does one that the
- * server refused alone, for its reason to be told in its own thread:
- * es_why is per thread). A connection lost is each
+ * its own, and its own failure is its own (es_why is per thread, so
+ * each reason is told in its writer's). A connection lost is each
  * append's to settle (write.c looks its events up). */
 #include "pg.h"
 
@@ -24,28 +23,37 @@ enum { QUEUED, DONE, LOST, ALONE };
 
 struct pg_job {
 	const char *const *vals;	/* the append's parameters */
-	int state;
-	PGresult *res;		/* DONE: the statement's result */
+	int state;			/* written under the group's lock */
+	PGresult *res;			/* DONE: the statement's result, or NULL */
+	int err;			/* DONE without a result: its errno */
 	struct pg_job *next;
 };
 
-/* Runs the group jobs[0 … n-1] on one connection and marks each. */
-static void run_group(pg_store *s, struct pg_job **jobs, int n)
+/* What running a group made of each of its jobs, handed over under the
+ * group's lock (pg_group_run), since each job lives on its writer's
+ * stack and the writer may look at it once its lock is free. */
+struct outcome {
+	int state, err;
+	PGresult *res;
+};
+
+/* Runs the group jobs[0 … n-1] on one connection, into out. */
+static void run_group(pg_store *s, struct pg_job **jobs, int n, struct outcome *out)
 {
 	struct pg_query q[GROUP_MAX + 2];
 	PGresult *res[GROUP_MAX + 2];
 	PGconn *c;
 	int err = pg_get(s, &c);
 
-	if (err) {	/* no connection: each tries its own, for its reason */
-		for (int i = 0; i < n; i++)
-			jobs[i]->state = ALONE;
+	for (int i = 0; i < n; i++)
+		out[i] = (struct outcome){ALONE, 0, NULL};
+	if (err)	/* no connection: each tries its own, for its reason */
 		return;
-	}
-	if (n == 1) {	/* alone: no transaction to wrap it in */
+	if (n == 1) {	/* alone: no transaction to wrap it in. A group of
+			 * one is its leader's own append, so es_why is
+			 * set in the right thread. */
 		PGresult *r = pg_run_append(c, jobs[0]->vals, &err);
-		jobs[0]->state = r ? DONE : PQstatus(c) == CONNECTION_BAD ? LOST : ALONE;
-		jobs[0]->res = r;
+		out[0] = (struct outcome){r || PQstatus(c) != CONNECTION_BAD ? DONE : LOST, err, r};
 		pg_put(s, c);
 		return;
 	}
@@ -56,10 +64,9 @@ static void run_group(pg_store *s, struct pg_job **jobs, int n)
 	err = pg_pipeline(c, q, n + 2, res);
 	int lost = err && PQstatus(c) == CONNECTION_BAD;
 	pg_put(s, c);
-	for (int i = 0; i < n; i++) {
-		jobs[i]->state = !err ? DONE : lost ? LOST : ALONE;
-		jobs[i]->res = err ? NULL : res[i + 1];
-	}
+	for (int i = 0; i < n; i++)
+		out[i] = (struct outcome){!err ? DONE : lost ? LOST : ALONE, 0,
+					  err ? NULL : res[i + 1]};
 	if (!err) {
 		PQclear(res[0]);
 		PQclear(res[n + 1]);
@@ -83,7 +90,7 @@ static int take(struct pg_group *g, struct pg_job **jobs)
 PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost)
 {
 	struct pg_group *g = &s->group;
-	struct pg_job job = {vals, QUEUED, NULL, NULL};
+	struct pg_job job = {vals, QUEUED, NULL, 0, NULL};
 
 	*lost = 0;
 	pthread_mutex_lock(&g->lock);
@@ -98,18 +105,27 @@ PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost
 			continue;
 		}
 		struct pg_job *jobs[GROUP_MAX];
+		struct outcome out[GROUP_MAX];
 		int k = take(g, jobs);
 		g->leading = 1;
 		pthread_mutex_unlock(&g->lock);
-		run_group(s, jobs, k);
+		run_group(s, jobs, k, out);
 		pthread_mutex_lock(&g->lock);
+		for (int i = 0; i < k; i++) {
+			jobs[i]->res = out[i].res;
+			jobs[i]->err = out[i].err;
+			jobs[i]->state = out[i].state;
+		}
 		g->leading = 0;
 		pthread_cond_broadcast(&g->done);
 	}
 	pthread_mutex_unlock(&g->lock);
 
-	if (job.state == DONE)
+	if (job.state == DONE) {
+		if (!job.res)
+			*err = job.err;
 		return job.res;
+	}
 	if (job.state == LOST) {
 		*err = fail(EIO, "PostgreSQL: connection lost during a group commit");
 		*lost = 1;

@@ -169,7 +169,7 @@ static int view_of(struct load *l, int kind, const char *name, uint64_t pos, int
 		   uint64_t *id)
 {
 	struct known *k = known(l, kind, name);
-	char kd[4], p[24], u[24];
+	char kd[24], p[24], u[24];
 	PGresult *r;
 	int err = 0;
 

@@ -42,8 +42,10 @@ CREATE TABLE views (
 -- reorder keys and cannot hold \u0000; cast them to jsonb in a query.
 -- envelope is the event file's exact bytes. stream, category_view and
 -- type_view name rows of streams and views, which esfs_append (under the
--- head's lock) makes first and never removes; they are not foreign keys,
--- whose checks cost a third of an append, and esfsctl verify checks them.
+-- head's lock, the stream's row locked) finds or makes first; a view is
+-- never removed, a stream only while it has no events. They are not
+-- foreign keys, whose checks cost a quarter of an append; esfsctl verify
+-- checks them.
 CREATE TABLE events (
 	global_position bigint PRIMARY KEY,
 	event_id uuid NOT NULL UNIQUE,
