@@ -27,7 +27,7 @@ PKGS = fuse3 lmdb jansson uuid zlib libpq
 # Debian packages: to build, to run, and to test.
 DEPS = build-essential pkg-config libfuse3-dev liblmdb-dev libjansson-dev \
 	uuid-dev zlib1g-dev libpq-dev postgresql fuse3 perl jq rsync procps util-linux valgrind \
-	clang libclang-rt-14-dev python3 systemd nodejs
+	clang libclang-rt-14-dev python3 systemd nodejs strace
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \

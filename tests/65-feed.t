@@ -58,6 +58,10 @@ for n in 1 1233 2990 2999; do
 	is "$(stat -c %s "$M/feed/$n")" "$(cat "$M/feed/$n" | wc -c)" "stat: feed/$n's size is the bytes cat reads"
 done
 is "$(stat -c %s "$M/feed/3000") $(stat -c %s "$M/feed/99999")" "0 0" "feed/HEAD and feed/N past the head: size 0"
+is "$(stat -c %o "$M/feed/0")" 1048576 "feed/0's st_blksize is 1 MiB, the buffer cat reads it with"
+is "$(strace -f -e trace=read -o "$T/cat.strace" cat "$M/feed/0" | wc -c)" "$size" \
+	"cat reads the whole log ..."
+like "$(grep -c ', 1048576) = ' "$T/cat.strace")" '^[1-9]' "... a mebibyte a read()"
 
 # Reads at any offset: the bytes of cat from there. tail -c +K seeks to
 # byte K - 1; K at an event's first byte, inside one, at its last, and at
