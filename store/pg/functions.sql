@@ -169,7 +169,9 @@ BEGIN
 	WITH s AS (UPDATE streams SET version = version + n, updated_us = created WHERE id = st.id)
 	UPDATE esfs_head SET global_position = global_position + n,
 		log_bytes = log_bytes + total, created_us = created;
-	PERFORM pg_notify('esfs', (h.global_position + n)::text);
+	-- (One payload for all: PostgreSQL then delivers a transaction's
+	-- notifications, a group commit's many appends, as one.)
+	PERFORM pg_notify('esfs', '');
 	o_first_version := st.version + 1;
 	o_first_position := h.global_position + 1;
 END $$;

@@ -431,7 +431,7 @@ static int end(struct load *l, int err)
 		err = exec(l, "UPDATE esfs_head SET global_position = $1::bigint, "
 			   "log_bytes = $2::bigint, created_us = $3::bigint", 3, v);
 		if (!err)
-			err = exec(l, "SELECT pg_notify('esfs', $1)", 1, v);
+			err = exec(l, "SELECT pg_notify('esfs', '')", 0, NULL);
 	}
 	if (!err)
 		return exec(l, "COMMIT", 0, NULL);
