@@ -299,15 +299,22 @@ struct grouped {
 	int64_t expected;
 	const char *type;
 	const unsigned char *id;
+	const char *data;	/* NULL: {} */
+	int n;			/* events: 0 is 1 */
 	int err;
 	char why[256];
+	es_appended out;
 };
 
 static void *grouped_append(void *p)
 {
 	struct grouped *g = p;
+	es_event_in e[4];
+	int n = g->n ? g->n : 1;
 
-	g->err = append1(g->s, g->stream, g->expected, g->type, "{}", g->id, NULL);
+	for (int i = 0; i < n; i++)
+		e[i] = mk(g->type, g->data ? g->data : "{}", i ? NULL : g->id);
+	g->err = es_append(g->s, g->stream, strlen(g->stream), g->expected, e, (size_t)n, &g->out);
 	snprintf(g->why, sizeof g->why, "%s", g->err ? es_why() : "");
 	return NULL;
 }
@@ -393,10 +400,57 @@ static void test_group(const char *uri)
 			is_int(g[i].err, 0, "%s is stored: %s", g[i].stream, g[i].why);
 	PQclear(PQexec(admin, "DROP TRIGGER boom ON events"));
 	PQfinish(admin);
+	es_close(s);
+
+	/* One call holds them all: two appends to one stream take
+	 * consecutive versions; two that give one new id store it once (the
+	 * second, answered AGAIN, runs alone after and is its retry); an
+	 * event over the limit, a stream that is not there and a batch of
+	 * three stand or fail alone. */
+	es_options small = {.max_event = 400};
+	static char big[400];
+	memset(big, 'x', sizeof big - 1);	/* {"x":"xxx…"} */
+	memcpy(big, "{\"x\":\"", 6);
+	memcpy(big + sizeof big - 3, "\"}", 2);
+	s = open_store(uri, &small);
+	uuid_generate(dup);
+	uint64_t v1 = version_of(s, "Group-1"), v3 = version_of(s, "Group-3");
+	for (int i = 0; i < GROUPED; i++)
+		g[i] = (struct grouped){.s = s, .expected = ES_ANY, .type = "T"};
+	for (int i = 0; i < GROUPED; i++)
+		snprintf(g[i].stream, sizeof g[i].stream, "Group-%d", i);
+	snprintf(g[2].stream, sizeof g[2].stream, "Group-1");
+	snprintf(g[4].stream, sizeof g[4].stream, "Group-3");
+	g[3].id = g[4].id = dup;
+	g[5].data = big;
+	snprintf(g[6].stream, sizeof g[6].stream, "Nope-6");
+	g[7].n = 3;
+	xacts = run_grouped(uri, g, GROUPED, "a group of mixed appends");
+	is_int(xacts, 2, "the first alone, the rest in one transaction (the retry stores nothing)");
+	for (int i = 0; i < GROUPED; i++)
+		if (i == 5)
+			ok(g[i].err == EFBIG && strstr(g[i].why, "over the limit"),
+			   "the event over the limit fails alone: %d %s", g[i].err, g[i].why);
+		else if (i == 6)
+			is_int(g[i].err, ENOENT, "the missing stream fails alone: %s", g[i].why);
+		else
+			is_int(g[i].err, 0, "%s (%d) is stored: %s", g[i].stream, i, g[i].why);
+	is_int(version_of(s, "Group-1"), v1 + 2, "Group-1 took both of its appends");
+	ok(g[1].out.first_version != g[2].out.first_version &&
+	   g[1].out.first_version + g[2].out.first_version == 2 * v1 + 3,
+	   "at versions %" PRIu64 " and %" PRIu64, g[1].out.first_version, g[2].out.first_version);
+	is_int(version_of(s, "Group-3"), v3 + 1, "the id given twice is stored once");
+	ok(g[3].out.first_version == v3 + 1 && g[4].out.first_version == v3 + 1 &&
+	   g[3].out.first_position == g[4].out.first_position && g[3].out.retry + g[4].out.retry == 1,
+	   "both see it at version %" PRIu64 ", one of them as the retry", v3 + 1);
+	is_int((long long)(g[7].out.last_position - g[7].out.first_position), 2,
+	   "the batch of three takes three positions");
 	struct events e = {0};
 	is_int(log_walk(s, 1, &e), 0, "the log walks");
 	ok(gapless_positions(&e, 1), "positions gapless after the groups");
 	events_free(&e);
+	struct problems p;
+	is_int(verify_store(s, &p), 0, "verify: no problems%s%s", p.n ? ": " : "", p.first);
 	es_close(s);
 }
 
@@ -673,8 +727,10 @@ static void test_upgrade(const char *uri)
 	fails(es_open(old, &ro, &s), EINVAL, "a read-only open refuses the older schema");
 	ok(strstr(es_why(), "read-write once") != NULL, "... and says how to upgrade it: %s", es_why());
 	s = open_store(old, NULL);
-	is_int(value_of(old, "SELECT version FROM esfs_schema"), 2, "a read-write open upgrades it "
-	       "to version 2");
+	is_int(value_of(old, "SELECT version FROM esfs_schema"), 3, "a read-write open upgrades it "
+	       "to version 3");
+	is_int(value_of(old, "SELECT count(*) FROM pg_proc WHERE proname IN ('esfs_append', "
+			"'esfs_view')"), 1, "... with one esfs_append, for groups, and no esfs_view");
 	is_int(value_of(old, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND "
 			"conrelid = 'events'::regclass"), 0, "... without the foreign keys of events");
 	is_int(es_stream_create(s, NM("New-1")), 0, "a stream is made (esfs_now, new in 2)");

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define WATCH_POLL_MS 1000	/* the head is read this often regardless */
-#define SCHEMA_VERSION 2	/* schema.sql's; upgrade_sql below for older */
+#define SCHEMA_VERSION 3	/* schema.sql's; upgrade_sql below for older */
 #define TEXT_(x) #x
 #define TEXT(x) TEXT_(x)
 
@@ -99,8 +99,7 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
 	if (!PQenterPipelineMode(c)) {	/* then one after the other */
 		int err = 0;
 		for (int i = 0; i < nq && !err; i++)
-			res[i] = q[i].sql ? pg_run(c, q[i].sql, q[i].n, q[i].vals, &err) :
-				 pg_run_append(c, q[i].vals, &err);
+			res[i] = pg_run(c, q[i].sql, q[i].n, q[i].vals, &err);
 		for (int i = 0; err && i < nq; i++) {
 			PQclear(res[i]);
 			res[i] = NULL;
@@ -108,8 +107,7 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
 		return err;
 	}
 	for (int i = 0; i < nq; i++)
-		if (!(q[i].sql ? PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0) :
-		      PQsendQueryPrepared(c, PG_APPEND, PG_APPEND_PARAMS, q[i].vals, NULL, NULL, 0)))
+		if (!PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0))
 			return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
 	if (!PQpipelineSync(c))	/* (still in pipeline mode: pg_put closes it) */
 		return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
@@ -318,6 +316,11 @@ static const char *const upgrade_sql[SCHEMA_VERSION + 1] = {
 	[2] = "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_stream_fkey, "
 	      "DROP CONSTRAINT IF EXISTS events_category_view_fkey, "
 	      "DROP CONSTRAINT IF EXISTS events_type_view_fkey",
+	/* (esfs_append takes a group's appends, and updates no view) */
+	[3] = "DROP FUNCTION IF EXISTS esfs_append(text, bigint, text, uuid[], boolean[], text[], "
+	      "text[], integer[], text[], text[], bigint), "
+	      "esfs_view(smallint, text, bigint, bigint); "
+	      "ALTER TABLE views DROP COLUMN last_position, DROP COLUMN updated_us",
 };
 
 static int exec_sql(PGconn *c, const char *what, const char *sql)

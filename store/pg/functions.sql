@@ -24,156 +24,229 @@ LANGUAGE sql STABLE AS $$
 		       'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
--- Upserts view (kind, name) to last_position at time us; its id. The
--- caller holds esfs_head's lock, so no other append races it.
--- (esfs_append updates a view that exists itself, and calls this only to
--- make one: a call costs as much as the UPDATE. With the stream's and the
--- head's updates in one statement, pgbench ran 4.1k appends/s before and
--- 4.9k after, synchronous_commit off, four runs each.)
-CREATE OR REPLACE FUNCTION esfs_view(p_kind smallint, p_name text, p_last bigint, p_us bigint)
-RETURNS bigint LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-	v bigint;
-BEGIN
-	UPDATE views SET last_position = p_last, updated_us = p_us
-		WHERE kind = p_kind AND name = p_name RETURNING id INTO v;
-	IF NOT FOUND THEN
-		INSERT INTO views VALUES (nextval('esfs_ids'), p_kind, p_name, p_last, p_us)
-			RETURNING id INTO v;
-	END IF;
-	RETURN v;
-END $$;
+-- An event's envelope, its file's exact bytes: p_prefix is
+-- '{"event_id":"…","stream_id":…,"event_type":…,"version":' as the client
+-- quoted it; the rest is known only under the head's lock. (STABLE, as
+-- text || bigint is: declared IMMUTABLE it would not be inlined, and each
+-- use would be a call of its own.)
+CREATE OR REPLACE FUNCTION esfs_envelope(p_prefix text, p_version bigint, p_schema text,
+	p_data text, p_meta text, p_position bigint, p_stamp text) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT p_prefix || p_version || ',"schema_version":' || p_schema || ',"data":' || p_data ||
+		',"metadata":' || p_meta || ',"global_position":' || p_position ||
+		',"created_at":"' || p_stamp || E'"}\n'
+$$;
 
--- One append, as es_append (store.h) says: a retry by event ids first,
--- then the expected version (-1: any). The envelopes are built here, since
--- their versions, positions and time are known only under the lock:
--- p_prefix[i] is '{"event_id":"…","stream_id":…,"event_type":…,"version":'
--- as the client quoted it. Nothing is written unless all of it is; a
--- failure is returned (o_err an errno's name, o_why the reason), never
--- raised, so that the other appends of a group commit stand.
-CREATE OR REPLACE FUNCTION esfs_append(p_stream text, p_expected bigint, p_category text,
-	p_ids uuid[], p_given boolean[], p_types text[], p_prefix text[],
-	p_schema integer[], p_data text[], p_meta text[], p_max_event bigint,
+-- The outcome of an append some of whose given event ids are stored
+-- already (esfs_append finds them): the retry it is, with the versions
+-- and positions the events have (o_retry), or EEXIST with the reason.
+CREATE OR REPLACE FUNCTION esfs_stored(p_stream text, p_sid bigint, p_ids uuid[], p_given boolean[],
 	OUT o_err text, OUT o_why text, OUT o_first_version bigint,
 	OUT o_first_position bigint, OUT o_retry boolean)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-	h esfs_head%ROWTYPE;
-	st streams%ROWTYPE;
 	n integer := cardinality(p_ids);
 	found_n integer;
 	first record;
 	in_order boolean;
 	clash record;
-	created bigint;
-	stamp text;
-	envs text[] := '{}';
-	total bigint := 0;
-	cat bigint;
-	typ bigint;
 BEGIN
 	o_retry := false;
-	SELECT * INTO h FROM esfs_head FOR UPDATE;
-	-- (Locked too: a stream is removed, without the head's lock, only
-	-- while it has no events, and its DELETE must not pass this append.)
-	SELECT * INTO st FROM streams WHERE name = p_stream FOR NO KEY UPDATE;
-	IF NOT FOUND THEN
-		o_err := 'ENOENT';
-		o_why := format('no stream %s', p_stream);
-		RETURN;
-	END IF;
-
-	IF NOT (true = ANY(p_given)) THEN	-- (no id was given: none to look up)
-		found_n := 0;
-	ELSE
-		SELECT g.id, e.stream_id, e.version INTO clash
-			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
-			JOIN events e ON e.event_id = g.id
-			WHERE g.given AND e.stream <> st.id ORDER BY g.ord LIMIT 1;
-		IF FOUND THEN
-			o_err := 'EEXIST';
-			o_why := format('event id %s is already stored in stream %s at version %s',
-					clash.id, clash.stream_id, clash.version);
-			RETURN;
-		END IF;
-		SELECT count(*) INTO found_n FROM unnest(p_ids, p_given) AS g(id, given)
-			JOIN events e ON e.event_id = g.id WHERE g.given;
-	END IF;
-	IF found_n > 0 THEN
-		SELECT g.id, e.version, e.global_position INTO first
-			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
-			JOIN events e ON e.event_id = g.id WHERE g.given ORDER BY g.ord LIMIT 1;
-		SELECT coalesce(bool_and(v = prev + 1), true) INTO in_order FROM (
-			SELECT e.version AS v, lag(e.version) OVER (ORDER BY g.ord) AS prev
-			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
-			JOIN events e ON e.event_id = g.id WHERE g.given) o
-			WHERE prev IS NOT NULL;
-		IF found_n < n OR NOT in_order THEN
-			o_err := 'EEXIST';
-			o_why := format('stream %s: %s of the %s events are already stored (event id %s at version %s)%s',
-					p_stream, found_n, n, first.id, first.version,
-					CASE WHEN in_order THEN '' ELSE ', in another order' END);
-			RETURN;
-		END IF;
-		o_first_version := first.version;
-		o_first_position := first.global_position;
-		o_retry := true;
-		RETURN;
-	END IF;
-
-	IF p_expected <> -1 AND p_expected <> st.version THEN
+	SELECT g.id, e.stream_id, e.version INTO clash
+		FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
+		JOIN events e ON e.event_id = g.id
+		WHERE g.given AND e.stream <> p_sid ORDER BY g.ord LIMIT 1;
+	IF FOUND THEN
 		o_err := 'EEXIST';
-		o_why := format('wrong expected version: stream %s, expected %s, actual %s',
-				p_stream, p_expected, st.version);
+		o_why := format('event id %s is already stored in stream %s at version %s',
+				clash.id, clash.stream_id, clash.version);
 		RETURN;
 	END IF;
-	IF h.global_position + n > 72057594037927935 OR st.version + n > 72057594037927935 THEN
-		o_err := 'ENOSPC';
-		o_why := 'no positions left';
+	SELECT count(*) INTO found_n FROM unnest(p_ids, p_given) AS g(id, given)
+		JOIN events e ON e.event_id = g.id WHERE g.given;
+	SELECT g.id, e.version, e.global_position INTO first
+		FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
+		JOIN events e ON e.event_id = g.id WHERE g.given ORDER BY g.ord LIMIT 1;
+	SELECT coalesce(bool_and(v = prev + 1), true) INTO in_order FROM (
+		SELECT e.version AS v, lag(e.version) OVER (ORDER BY g.ord) AS prev
+		FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
+		JOIN events e ON e.event_id = g.id WHERE g.given) o
+		WHERE prev IS NOT NULL;
+	IF found_n < n OR NOT in_order THEN
+		o_err := 'EEXIST';
+		o_why := format('stream %s: %s of the %s events are already stored (event id %s at version %s)%s',
+				p_stream, found_n, n, first.id, first.version,
+				CASE WHEN in_order THEN '' ELSE ', in another order' END);
 		RETURN;
+	END IF;
+	o_first_version := first.version;
+	o_first_position := first.global_position;
+	o_retry := true;
+END $$;
+
+-- The appends of a group commit (group.c), in one call, one row each in
+-- order, each as es_append (store.h) says: a retry by event ids first,
+-- then the expected version (-1: any). Per append: p_streams, p_expected,
+-- p_counts (its events); per event, in the appends' order: p_stream and
+-- p_category (its append's), then what it is. A failure is returned (o_err
+-- an errno's name, o_why the reason), never raised, so that the other
+-- appends stand, and nothing of the failed one is written; 'AGAIN': it
+-- gives an id that an append before it in the group also gives, and is
+-- the caller's to run alone, after. The head, the group's streams and its
+-- views are each read once, and what is taken is written in one
+-- statement, so that a group costs the server little more than one
+-- append. (Index scans and nested loops only: a plan that reads a whole
+-- table, as a generic plan may choose for a small one, would make an
+-- append cost more as the store grows; and jit off, which a disabled
+-- scan's cost would otherwise call for.)
+CREATE OR REPLACE FUNCTION esfs_append(p_streams text[], p_expected bigint[],
+	p_counts integer[], p_stream text[], p_category text[], p_ids uuid[], p_given boolean[],
+	p_types text[], p_prefix text[], p_schema integer[], p_data text[], p_meta text[],
+	p_max_event bigint,
+	OUT o_err text, OUT o_why text, OUT o_first_version bigint,
+	OUT o_first_position bigint, OUT o_retry boolean)
+RETURNS SETOF record LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET jit = off AS $$
+DECLARE
+	h esfs_head%ROWTYPE;
+	names text[];		-- the group's streams (locked): names, ids, versions
+	sids bigint[];
+	vers bigint[];
+	vers0 bigint[];		-- (their versions before the group)
+	vkeys text[];		-- the group's views, '1:' || category, '2:' || type,
+	vids bigint[];		-- and their ids
+	stored integer[];	-- the events whose given id is stored already
+	seen uuid[] := '{}';	-- the ids of the appends taken so far
+	any_given boolean := true = ANY (p_given);
+	-- Per event: its position (NULL: not taken), version, stream's and
+	-- views' ids, envelope and the bytes of all envelopes before it.
+	e_pos bigint[] := array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]);
+	e_ver bigint[] := e_pos;
+	e_sid bigint[] := e_pos;
+	e_cv bigint[] := e_pos;
+	e_tv bigint[] := e_pos;
+	e_before bigint[] := e_pos;
+	e_env text[] := array_fill(NULL::text, ARRAY[cardinality(p_ids)]);
+	bytes bigint;
+	v_pos bigint;
+	v_off integer := 0;
+	si integer;
+	n integer;
+	i integer;
+	cv bigint;
+	tv bigint;
+	created bigint;
+	stamp text;
+BEGIN
+	SELECT * INTO h FROM esfs_head FOR UPDATE;
+	SELECT array_agg(s.name), array_agg(s.id), array_agg(s.version) INTO names, sids, vers
+		FROM (SELECT name, id, version FROM streams WHERE name = ANY (p_streams)
+		      FOR NO KEY UPDATE) s;
+	vers0 := vers;
+	SELECT array_agg(v.kind || ':' || v.name), array_agg(v.id) INTO vkeys, vids FROM views v
+		WHERE (v.kind = 1 AND v.name = ANY (p_category)) OR (v.kind = 2 AND v.name = ANY (p_types));
+	IF any_given THEN
+		SELECT array_agg(g.ord) INTO stored
+			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
+			JOIN events e ON e.event_id = g.id WHERE g.given;
 	END IF;
 	created := greatest(esfs_now(), h.created_us);
 	stamp := esfs_time(created);
-	FOR i IN 1 .. n LOOP
-		envs[i] := p_prefix[i] || (st.version + i) || ',"schema_version":' || p_schema[i] ||
-			   ',"data":' || p_data[i] || ',"metadata":' || p_meta[i] ||
-			   ',"global_position":' || (h.global_position + i) ||
-			   ',"created_at":"' || stamp || E'"}\n';
-		IF octet_length(envs[i]) > p_max_event THEN
-			o_err := 'EFBIG';
-			o_why := format('event %s is %s bytes, over the limit of %s',
-					i, octet_length(envs[i]), p_max_event);
-			RETURN;
+	v_pos := h.global_position;
+	bytes := h.log_bytes;
+	FOR a IN 1 .. cardinality(p_streams) LOOP
+		n := p_counts[a];
+		o_err := NULL;
+		o_why := NULL;
+		o_first_version := NULL;
+		o_first_position := NULL;
+		o_retry := false;
+		si := array_position(names, p_streams[a]);
+		IF si IS NULL THEN
+			o_err := 'ENOENT';
+			o_why := format('no stream %s', p_streams[a]);
+		ELSIF stored IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(stored) x
+						     WHERE x > v_off AND x <= v_off + n) THEN
+			SELECT * INTO o_err, o_why, o_first_version, o_first_position, o_retry
+				FROM esfs_stored(p_streams[a], sids[si], p_ids[v_off + 1 : v_off + n],
+						 p_given[v_off + 1 : v_off + n]);
+		ELSIF any_given AND p_ids[v_off + 1 : v_off + n] && seen THEN
+			o_err := 'AGAIN';
+		ELSIF p_expected[a] <> -1 AND p_expected[a] <> vers[si] THEN
+			o_err := 'EEXIST';
+			o_why := format('wrong expected version: stream %s, expected %s, actual %s',
+					p_streams[a], p_expected[a], vers[si]);
+		ELSIF v_pos + n > 72057594037927935 OR vers[si] + n > 72057594037927935 THEN
+			o_err := 'ENOSPC';
+			o_why := 'no positions left';
+		ELSE
+			FOR k IN 1 .. n LOOP
+				i := v_off + k;
+				e_env[i] := esfs_envelope(p_prefix[i], vers[si] + k, p_schema[i]::text,
+							  p_data[i], p_meta[i], v_pos + k, stamp);
+				IF octet_length(e_env[i]) > p_max_event THEN
+					o_err := 'EFBIG';
+					o_why := format('event %s is %s bytes, over the limit of %s',
+							k, octet_length(e_env[i]), p_max_event);
+					EXIT;
+				END IF;
+			END LOOP;
 		END IF;
+		IF o_err IS NULL AND NOT o_retry THEN	-- taken
+			cv := NULL;
+			IF p_category[v_off + 1] IS NOT NULL THEN
+				cv := vids[array_position(vkeys, '1:' || p_category[v_off + 1])];
+				IF cv IS NULL THEN
+					INSERT INTO views VALUES (nextval('esfs_ids'), 1, p_category[v_off + 1])
+						RETURNING id INTO cv;
+					vkeys := vkeys || ('1:' || p_category[v_off + 1]);
+					vids := vids || cv;
+				END IF;
+			END IF;
+			FOR k IN 1 .. n LOOP
+				i := v_off + k;
+				e_pos[i] := v_pos + k;
+				e_ver[i] := vers[si] + k;
+				e_sid[i] := sids[si];
+				e_cv[i] := cv;
+				tv := vids[array_position(vkeys, '2:' || p_types[i])];
+				IF tv IS NULL THEN
+					INSERT INTO views VALUES (nextval('esfs_ids'), 2, p_types[i])
+						RETURNING id INTO tv;
+					vkeys := vkeys || ('2:' || p_types[i]);
+					vids := vids || tv;
+				END IF;
+				e_tv[i] := tv;
+				e_before[i] := bytes;
+				bytes := bytes + octet_length(e_env[i]);
+			END LOOP;
+			o_first_version := vers[si] + 1;
+			o_first_position := v_pos + 1;
+			vers[si] := vers[si] + n;
+			v_pos := v_pos + n;
+			IF any_given THEN
+				seen := seen || p_ids[v_off + 1 : v_off + n];
+			END IF;
+		END IF;
+		v_off := v_off + n;
+		RETURN NEXT;
 	END LOOP;
-
-	IF p_category IS NOT NULL THEN
-		UPDATE views SET last_position = h.global_position + n, updated_us = created
-			WHERE kind = 1 AND name = p_category RETURNING id INTO cat;
-		IF NOT FOUND THEN
-			cat := esfs_view(1::smallint, p_category, h.global_position + n, created);
-		END IF;
+	IF v_pos = h.global_position THEN
+		RETURN;
 	END IF;
-	FOR i IN 1 .. n LOOP
-		UPDATE views SET last_position = h.global_position + i, updated_us = created
-			WHERE kind = 2 AND name = p_types[i] RETURNING id INTO typ;
-		IF NOT FOUND THEN
-			typ := esfs_view(2::smallint, p_types[i], h.global_position + i, created);
-		END IF;
-		INSERT INTO events VALUES (h.global_position + i, p_ids[i], p_stream,
-			coalesce(p_category, ''), p_types[i], p_schema[i], p_data[i]::json,
-			p_meta[i]::json, st.version + i,
-			esfs_at(created), st.id, cat, typ, created, h.log_bytes + total, envs[i]);
-		total := total + octet_length(envs[i]);
-	END LOOP;
-	WITH s AS (UPDATE streams SET version = version + n, updated_us = created WHERE id = st.id)
-	UPDATE esfs_head SET global_position = global_position + n,
-		log_bytes = log_bytes + total, created_us = created;
-	-- (One payload for all: PostgreSQL then delivers a transaction's
-	-- notifications, a group commit's many appends, as one.)
+	WITH put AS (
+		INSERT INTO events SELECT e.pos, e.id, e.stream, coalesce(e.cat, ''), e.typ, e.schema,
+			e.data::json, e.meta::json, e.ver, esfs_at(created), e.sid, e.cv, e.tv,
+			created, e.before, e.env
+		FROM unnest(e_pos, p_ids, p_stream, p_category, p_types, p_schema, p_data, p_meta,
+			    e_ver, e_sid, e_cv, e_tv, e_before, e_env)
+			AS e(pos, id, stream, cat, typ, schema, data, meta, ver, sid, cv, tv, before, env)
+		WHERE e.pos IS NOT NULL),
+	st AS (
+		UPDATE streams s SET version = u.v, updated_us = created
+		FROM unnest(sids, vers, vers0) AS u(id, v, v0) WHERE s.id = u.id AND u.v <> u.v0)
+	UPDATE esfs_head SET global_position = v_pos, log_bytes = bytes, created_us = created;
 	PERFORM pg_notify('esfs', '');
-	o_first_version := st.version + 1;
-	o_first_position := h.global_position + 1;
 END $$;
 
 -- es_snapshot_put: the line as snapshots/S holds it, built here with the

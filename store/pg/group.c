@@ -1,21 +1,25 @@
 /* group.c — the PostgreSQL backend's group commit: appends that one
- * process makes at the same time share one transaction, sent in one round
- * trip (BEGIN, one esfs_append call each, COMMIT, in libpq's pipeline
- * mode), so that the server flushes its WAL once for all of them. An
- * append that finds none waiting runs alone, as one statement.
+ * process makes at the same time share one transaction, one call of
+ * esfs_append (functions.sql) with the arrays of all of them joined, so
+ * that the server takes its locks, writes and flushes its WAL once for
+ * all of them, in one round trip.
  *
  * The first append to arrive leads: it takes every append queued (up to
- * GROUP_MAX), runs them, and hands each its result; those that arrive
- * meanwhile queue for the next group, whose leader is the first of them
- * to wake. esfs_append returns a failure rather than raising it, so one
- * append's EEXIST leaves the others of its group standing; should a
- * statement raise all the same, each append of the group runs again on
- * its own, and its own failure is its own (es_why is per thread, so
- * each reason is told in its writer's). A connection lost is each
- * append's to settle (write.c looks its events up). */
+ * GROUP_MAX), runs them, and hands each its row of the answer; those that
+ * arrive meanwhile queue for the next group, whose leader is the first of
+ * them to wake. esfs_append returns a failure rather than raising it, so
+ * one append's EEXIST leaves the others of its group standing; an append
+ * that it answers AGAIN (an event id an append before it in the group
+ * gives too), and every append of a group whose call raises all the same,
+ * runs again on its own, after, so that its outcome is its own (es_why is
+ * per thread, so each reason is told in its writer's). A connection lost
+ * is each append's to settle (write.c looks its events up). */
 #include "pg.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define GROUP_MAX 64	/* appends in one transaction, at most */
 
@@ -23,54 +27,85 @@ enum { QUEUED, DONE, LOST, ALONE };
 
 struct pg_job {
 	const char *const *vals;	/* the append's parameters */
+	struct pg_outcome *out;		/* DONE: its row, unless err */
 	int state;			/* written under the group's lock */
-	PGresult *res;			/* DONE: the statement's result, or NULL */
-	int err;			/* DONE without a result: its errno */
+	int err;			/* DONE: the call's errno, or 0 */
 	struct pg_job *next;
 };
 
-/* What running a group made of each of its jobs, handed over under the
- * group's lock (pg_group_run), since each job lives on its writer's
- * stack and the writer may look at it once its lock is free. */
-struct outcome {
-	int state, err;
-	PGresult *res;
-};
-
-/* Runs the group jobs[0 … n-1] on one connection, into out. */
-static void run_group(pg_store *s, struct pg_job **jobs, int n, struct outcome *out)
+/* Row i of esfs_append's answer r, into out. */
+static void outcome_of(const PGresult *r, int i, struct pg_outcome *out)
 {
-	struct pg_query q[GROUP_MAX + 2];
-	PGresult *res[GROUP_MAX + 2];
-	PGconn *c;
-	int err = pg_get(s, &c);
+	snprintf(out->err, sizeof out->err, "%s", PQgetvalue(r, i, 0));
+	snprintf(out->why, sizeof out->why, "%s", PQgetvalue(r, i, 1));
+	out->version = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+	out->position = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+	out->retry = PQgetvalue(r, i, 4)[0] == 't';
+}
 
+/* The arrays of jobs[0 … n-1] joined, into joined (the caller frees each),
+ * their elements one after the other: 0, or ENOMEM. */
+static int join(struct pg_job **jobs, int n, char **joined)
+{
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++) {
+		size_t len = 2;
+		for (int i = 0; i < n; i++)
+			len += strlen(jobs[i]->vals[k]) - 1;	/* "{…}" less "}", plus ',' */
+		char *p = joined[k] = malloc(len + 1);
+		if (!p)
+			return ENOMEM;
+		*p++ = '{';
+		for (int i = 0; i < n; i++) {
+			size_t l = strlen(jobs[i]->vals[k]) - 2;
+			memcpy(p, jobs[i]->vals[k] + 1, l);
+			p += l;
+			*p++ = i + 1 < n ? ',' : '}';
+		}
+		*p = '\0';
+	}
+	return 0;
+}
+
+/* Runs the group jobs[0 … n-1] in one call on one connection: its answer
+ * (row i job i's, or NULL with *err), and what each came to, in state. */
+static PGresult *run_group(pg_store *s, struct pg_job **jobs, int n, int *state, int *err)
+{
+	char *joined[PG_APPEND_ARRAYS] = {0};
+	const char *vals[PG_APPEND_PARAMS];
+	PGresult *r = NULL;
+	PGconn *c;
+	int lost = 0;
+
+	*err = 0;
 	for (int i = 0; i < n; i++)
-		out[i] = (struct outcome){ALONE, 0, NULL};
-	if (err)	/* no connection: each tries its own, for its reason */
-		return;
-	if (n == 1) {	/* alone: no transaction to wrap it in. A group of
-			 * one is its leader's own append, so es_why is
-			 * set in the right thread. */
-		PGresult *r = pg_run_append(c, jobs[0]->vals, &err);
-		out[0] = (struct outcome){r || PQstatus(c) != CONNECTION_BAD ? DONE : LOST, err, r};
+		state[i] = ALONE;
+	if (pg_get(s, &c))	/* no connection: each tries its own, for its reason */
+		return NULL;
+	if (n == 1) {	/* a group of one is its leader's own append, so
+			 * es_why is set in the right thread */
+		memcpy(vals, jobs[0]->vals, sizeof vals);
+	} else if (!join(jobs, n, joined)) {
+		memcpy(vals, joined, sizeof joined);
+		vals[PG_APPEND_ARRAYS] = jobs[0]->vals[PG_APPEND_ARRAYS];
+	} else {
+		for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+			free(joined[k]);
 		pg_put(s, c);
-		return;
+		return NULL;
 	}
-	q[0] = (struct pg_query){"BEGIN", 0, NULL};
-	for (int i = 0; i < n; i++)
-		q[i + 1] = (struct pg_query){NULL, PG_APPEND_PARAMS, jobs[i]->vals};
-	q[n + 1] = (struct pg_query){"COMMIT", 0, NULL};
-	err = pg_pipeline(c, q, n + 2, res);
-	int lost = err && PQstatus(c) == CONNECTION_BAD;
+	r = pg_run_append(c, vals, err);
+	lost = !r && PQstatus(c) == CONNECTION_BAD;
 	pg_put(s, c);
-	for (int i = 0; i < n; i++)
-		out[i] = (struct outcome){!err ? DONE : lost ? LOST : ALONE, 0,
-					  err ? NULL : res[i + 1]};
-	if (!err) {
-		PQclear(res[0]);
-		PQclear(res[n + 1]);
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+		free(joined[k]);
+	if (r && PQntuples(r) != n) {	/* (not esfs_append's answer: each alone) */
+		PQclear(r);
+		return NULL;
 	}
+	for (int i = 0; i < n; i++)
+		state[i] = r ? (strcmp(PQgetvalue(r, i, 0), "AGAIN") ? DONE : ALONE) :
+			   lost ? LOST : n == 1 ? DONE : ALONE;
+	return r;
 }
 
 /* Takes the queue's first jobs, up to GROUP_MAX, into jobs. */
@@ -87,10 +122,11 @@ static int take(struct pg_group *g, struct pg_job **jobs)
 	return n;
 }
 
-PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost)
+int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, int *lost)
 {
 	struct pg_group *g = &s->group;
-	struct pg_job job = {vals, QUEUED, NULL, 0, NULL};
+	struct pg_job job = {vals, out, QUEUED, 0, NULL};
+	int err;
 
 	*lost = 0;
 	pthread_mutex_lock(&g->lock);
@@ -105,39 +141,45 @@ PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost
 			continue;
 		}
 		struct pg_job *jobs[GROUP_MAX];
-		struct outcome out[GROUP_MAX];
+		int state[GROUP_MAX];
 		int k = take(g, jobs);
 		g->leading = 1;
 		pthread_mutex_unlock(&g->lock);
-		run_group(s, jobs, k, out);
+		PGresult *r = run_group(s, jobs, k, state, &err);
 		pthread_mutex_lock(&g->lock);
-		for (int i = 0; i < k; i++) {
-			jobs[i]->res = out[i].res;
-			jobs[i]->err = out[i].err;
-			jobs[i]->state = out[i].state;
+		for (int i = 0; i < k; i++) {	/* (each job lives on its writer's
+						 * stack: handed over under the lock) */
+			if (state[i] == DONE && r)
+				outcome_of(r, i, jobs[i]->out);
+			jobs[i]->err = state[i] == DONE && !r ? err : 0;
+			jobs[i]->state = state[i];
 		}
+		PQclear(r);
 		g->leading = 0;
 		pthread_cond_broadcast(&g->done);
 	}
 	pthread_mutex_unlock(&g->lock);
 
-	if (job.state == DONE) {
-		if (!job.res)
-			*err = job.err;
-		return job.res;
-	}
+	if (job.state == DONE)
+		return job.err;
 	if (job.state == LOST) {
-		*err = fail(EIO, "PostgreSQL: connection lost during a group commit");
 		*lost = 1;
-		return NULL;
+		return fail(EIO, "PostgreSQL: connection lost during a group commit");
 	}
 	PGconn *c;	/* ALONE */
-	if ((*err = pg_get(s, &c)))
-		return NULL;
-	PGresult *r = pg_run_append(c, vals, err);
+	if ((err = pg_get(s, &c)))
+		return err;
+	PGresult *r = pg_run_append(c, vals, &err);
 	*lost = !r && PQstatus(c) == CONNECTION_BAD;
 	pg_put(s, c);
-	return r;
+	if (r && PQntuples(r) != 1) {
+		PQclear(r);
+		return fail(EIO, "PostgreSQL: esfs_append did not answer one row for one append");
+	}
+	if (r)
+		outcome_of(r, 0, out);
+	PQclear(r);
+	return err;
 }
 
 void pg_group_init(struct pg_group *g)

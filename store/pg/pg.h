@@ -89,8 +89,7 @@ PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 #define PG_NAME 256
 int pg_name(const char *name, size_t len, char *buf);
 
-/* A statement and its n text parameters; sql NULL: the prepared append
- * (PG_APPEND). */
+/* A statement and its n text parameters. */
 struct pg_query {
 	const char *sql;
 	int n;
@@ -103,14 +102,18 @@ struct pg_query {
  * the rest of an explicit transaction among them). */
 int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
 
-/* The append: a statement prepared on every connection of a store open
+/* The appends: a statement prepared on every connection of a store open
  * for writing (pg_get), a call of esfs_append (functions.sql) with
- * PG_APPEND_PARAMS text parameters (write.c makes them). */
+ * PG_APPEND_PARAMS text parameters: PG_APPEND_ARRAYS arrays, then the
+ * largest event (write.c makes them for one append; group.c joins the
+ * arrays of many). One row per append, in order. */
 #define PG_APPEND "esfs_append"
-#define PG_APPEND_PARAMS 11
+#define PG_APPEND_PARAMS 13
+#define PG_APPEND_ARRAYS 12
 #define PG_APPEND_SQL "SELECT o_err, o_why, o_first_version, o_first_position, o_retry " \
-	"FROM esfs_append($1, $2::bigint, $3, $4::uuid[], $5::boolean[], $6::text[], " \
-	"$7::text[], $8::integer[], $9::text[], $10::text[], $11::bigint)"
+	"FROM esfs_append($1::text[], $2::bigint[], $3::integer[], $4::text[], $5::text[], " \
+	"$6::uuid[], $7::boolean[], $8::text[], $9::text[], $10::integer[], $11::text[], " \
+	"$12::text[], $13::bigint)"
 
 /* Runs the prepared append with its parameters vals, as pg_run. */
 PGresult *pg_run_append(PGconn *c, const char *const *vals, int *err);
@@ -120,11 +123,20 @@ PGresult *pg_run_append(PGconn *c, const char *const *vals, int *err);
 PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
 		       const char *const *vals, int *err);
 
+/* An append's row of esfs_append's answer. */
+struct pg_outcome {
+	char err[16];		/* o_err: "" (stored), an errno's name */
+	char why[640];		/* o_why: the reason */
+	uint64_t version;	/* the first event's version and position */
+	uint64_t position;
+	int retry;		/* o_retry: all of it was stored already */
+};
+
 /* group.c: runs the append of parameters vals (PG_APPEND) with the
- * other appends that wait, in one transaction: its result, or NULL as
- * pg_run, with *lost set when the connection was lost, so that whether
- * it was committed is not known. */
-PGresult *pg_group_run(pg_store *s, const char *const *vals, int *err, int *lost);
+ * other appends that wait, in one transaction: 0 with its row in out, or
+ * an errno as pg_run's, with *lost set when the connection was lost, so
+ * that whether it was committed is not known. */
+int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, int *lost);
 void pg_group_init(struct pg_group *g);
 void pg_group_destroy(struct pg_group *g);
 

@@ -1,10 +1,10 @@
--- schema.sql — the PostgreSQL backend's tables, schema version 2
+-- schema.sql — the PostgreSQL backend's tables, schema version 3
 -- (doc/pg.md). es_open runs this text (made into schema.c by the Makefile),
 -- then functions.sql, in one transaction on a database that has no
 -- esfs_schema table yet; conn.c upgrades an older version's tables.
 
 CREATE TABLE esfs_schema (version integer NOT NULL);
-INSERT INTO esfs_schema VALUES (2);
+INSERT INTO esfs_schema VALUES (3);
 
 -- The counter: one row, locked (FOR UPDATE) by every append, so that
 -- global positions are gapless and follow commit order on every host.
@@ -27,13 +27,14 @@ CREATE TABLE streams (
 	updated_us bigint NOT NULL
 );
 
--- Categories (kind 1) and event types (kind 2) that have events.
+-- Categories (kind 1) and event types (kind 2) that have events. A
+-- view's last position and time are its newest event's, found by the
+-- indexes events_category and events_type (query.c), not kept here: an
+-- append would update the row of each.
 CREATE TABLE views (
 	id bigint PRIMARY KEY,
 	kind smallint NOT NULL,
 	name text COLLATE "C" NOT NULL,
-	last_position bigint NOT NULL,
-	updated_us bigint NOT NULL,
 	UNIQUE (kind, name)
 );
 

@@ -1,8 +1,8 @@
 /* write.c — the PostgreSQL backend's changes: each one statement, its
  * own transaction, but appends, which share one with those made at the
- * same time (group.c). An append is one call of esfs_append (functions.sql),
- * which takes the head's lock, checks, builds the envelopes and writes
- * them; when the connection is lost before its answer, the append's
+ * same time (group.c). An append is its row of a call of esfs_append
+ * (functions.sql), which takes the head's lock, checks, builds the
+ * envelopes and writes them; when the connection is lost before its answer, the append's
  * event ids (generated here when the writer gave none) tell whether it
  * was committed, so the writer learns the truth. */
 #include "pg.h"
@@ -144,38 +144,45 @@ int pg_stream_remove(es_store *st, const char *name, size_t len)
 
 /* ---- Appends. -------------------------------------------------------- */
 
+/* esfs_append's arrays (PG_APPEND_SQL's order): per append, then per
+ * event. */
+enum { STREAMS, EXPECTED, COUNTS, STREAM, CATEGORY, IDS, GIVEN, TYPES, PREFIX, SCHEMA,
+       DATA, META };
+
 struct arrays {
-	struct buf ids, given, types, prefix, schema, data, meta;
+	struct buf b[PG_APPEND_ARRAYS];
 };
 
 static void arrays_free(struct arrays *a)
 {
-	free(a->ids.p);
-	free(a->given.p);
-	free(a->types.p);
-	free(a->prefix.p);
-	free(a->schema.p);
-	free(a->data.p);
-	free(a->meta.p);
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+		free(a->b[k].p);
 }
 
-/* The arrays of esfs_append's parameters for the n events ev of stream
- * name. */
-static int make_arrays(const char *name, size_t len, const struct prepared *ev,
-		       size_t n, struct arrays *a)
+/* The arrays of esfs_append's parameters for the append of the n events
+ * ev to stream name (category cat, or NULL) with version expected. */
+static int make_arrays(const char *name, size_t len, const char *cat, int64_t expected,
+		       const struct prepared *ev, size_t n, struct arrays *a)
 {
-	char qstream[2 * 255 + 2], qtype[2 * 255 + 2], uuid[37], num[16];
+	char qstream[2 * 255 + 2], qtype[2 * 255 + 2], uuid[37], num[24];
 	size_t qlen = es_json_quote(name, len, qstream);
-	struct buf *all[] = {&a->ids, &a->given, &a->types, &a->prefix, &a->schema,
-			     &a->data, &a->meta};
+	struct buf *b = a->b;
 
-	for (size_t k = 0; k < 7; k++)
-		put(all[k], "{", 1);
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+		put(&b[k], "{", 1);
+	put_elem(&b[STREAMS], name, len);
+	put_elem(&b[EXPECTED], num, (size_t)snprintf(num, sizeof num, "%lld", (long long)expected));
+	put_elem(&b[COUNTS], num, (size_t)snprintf(num, sizeof num, "%zu", n));
 	for (size_t i = 0; i < n; i++) {
+		put_elem(&b[STREAM], name, len);
+		if (cat)
+			put_elem(&b[CATEGORY], cat, strlen(cat));
+		else
+			put(&b[CATEGORY], i ? ",NULL" : "NULL", i ? 5 : 4);
 		uuid_unparse_lower(ev[i].id, uuid);
-		put_elem(&a->ids, uuid, 36);
-		put_elem(&a->given, ev[i].given_id ? "t" : "f", 1);
-		put_elem(&a->types, ev[i].type, ev[i].type_len);
+		put_elem(&b[IDS], uuid, 36);
+		put_elem(&b[GIVEN], ev[i].given_id ? "t" : "f", 1);
+		put_elem(&b[TYPES], ev[i].type, ev[i].type_len);
 		struct buf pre = {0};
 		put(&pre, "{\"event_id\":\"", 13);
 		put(&pre, uuid, 36);
@@ -185,17 +192,17 @@ static int make_arrays(const char *name, size_t len, const struct prepared *ev,
 		put(&pre, qtype, es_json_quote(ev[i].type, ev[i].type_len, qtype));
 		put(&pre, ",\"version\":", 11);
 		if (pre.oom)
-			a->prefix.oom = 1;
+			b[PREFIX].oom = 1;
 		else
-			put_elem(&a->prefix, pre.p, pre.len);
+			put_elem(&b[PREFIX], pre.p, pre.len);
 		free(pre.p);
-		put_elem(&a->schema, num, (size_t)snprintf(num, sizeof num, "%u", ev[i].schema_version));
-		put_elem(&a->data, ev[i].data, ev[i].data_len);
-		put_elem(&a->meta, ev[i].meta, ev[i].meta_len);
+		put_elem(&b[SCHEMA], num, (size_t)snprintf(num, sizeof num, "%u", ev[i].schema_version));
+		put_elem(&b[DATA], ev[i].data, ev[i].data_len);
+		put_elem(&b[META], ev[i].meta, ev[i].meta_len);
 	}
-	for (size_t k = 0; k < 7; k++) {
-		put(all[k], "}", 1);
-		if (all[k]->oom)
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++) {
+		put(&b[k], "}", 1);
+		if (b[k].oom)
 			return fail(ENOMEM, "out of memory");
 	}
 	return 0;
@@ -211,7 +218,7 @@ static int resolve(pg_store *s, const char *stream, const struct arrays *a, size
 
 	if (err)
 		return err;
-	const char *v[] = {a->ids.p, stream};
+	const char *v[] = {a->b[IDS].p, stream};
 	PGresult *r = pg_run(c, "SELECT count(*), min(version), min(global_position), "
 			     "bool_and(stream_id = $2) FROM events WHERE event_id = ANY($1::uuid[])",
 			     2, v, &err);
@@ -238,8 +245,10 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 	pg_store *s = (pg_store *)st;
 	struct prepared *p;
 	struct arrays a = {0};
+	struct pg_outcome o;
 	es_appended done;
-	char stream[PG_NAME], category[PG_NAME], *cat = NULL, exp[24], max[24];
+	char stream[PG_NAME], category[PG_NAME], *cat = NULL, max[24];
+	const char *v[PG_APPEND_PARAMS];
 	int err;
 
 	if (n == 0)
@@ -252,22 +261,22 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 		return fail(ENOENT, "no stream of that name");
 	if (!(p = calloc(n, sizeof *p)))
 		return fail(ENOMEM, "out of memory");
-	err = prepare_events(ev, n, p);
-	if (!err)
-		err = make_arrays(name, len, p, n, &a);
 	size_t clen = category_len(name, len);
 	if (clen) {
 		memcpy(category, name, clen);
 		category[clen] = '\0';
 		cat = category;
 	}
-	snprintf(exp, sizeof exp, "%lld", (long long)expected);
+	err = prepare_events(ev, n, p);
+	if (!err)
+		err = make_arrays(name, len, cat, expected, p, n, &a);
 	snprintf(max, sizeof max, "%zu", s->max_event);
-	const char *v[] = {stream, exp, cat, a.ids.p, a.given.p, a.types.p, a.prefix.p,
-			   a.schema.p, a.data.p, a.meta.p, max};	/* (refreshed for a resend) */
+	for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+		v[k] = a.b[k].p;
+	v[PG_APPEND_ARRAYS] = max;
 	for (int tries = 0; !err; tries++) {
 		int lost;
-		PGresult *r = pg_group_run(s, v, &err, &lost);
+		err = pg_group_run(s, v, &o, &lost);
 		if (lost) {	/* committed or not? The ids tell. */
 			err = resolve(s, stream, &a, n, &done);
 			if (err == 1) {
@@ -290,23 +299,19 @@ int pg_append(es_store *st, const char *name, size_t len, int64_t expected,
 				p[i].given_id = 1;
 			arrays_free(&a);
 			a = (struct arrays){0};
-			if ((err = make_arrays(name, len, p, n, &a)))
+			if ((err = make_arrays(name, len, cat, expected, p, n, &a)))
 				break;
-			v[3] = a.ids.p, v[4] = a.given.p, v[5] = a.types.p, v[6] = a.prefix.p;
-			v[7] = a.schema.p, v[8] = a.data.p, v[9] = a.meta.p;
+			for (int k = 0; k < PG_APPEND_ARRAYS; k++)
+				v[k] = a.b[k].p;
 			continue;
 		}
-		if (!r)
+		if (err)
 			break;
-		if (!PQgetisnull(r, 0, 0)) {
-			err = fail(errno_of(PQgetvalue(r, 0, 0)), "%s", PQgetvalue(r, 0, 1));
-		} else if (out) {
-			uint64_t v0 = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
-			uint64_t p0 = strtoull(PQgetvalue(r, 0, 3), NULL, 10);
-			*out = (es_appended){v0, v0 + n - 1, p0, p0 + n - 1,
-					     PQgetvalue(r, 0, 4)[0] == 't'};
-		}
-		PQclear(r);
+		if (o.err[0])
+			err = fail(errno_of(o.err), "%s", o.why);
+		else if (out)
+			*out = (es_appended){o.version, o.version + n - 1, o.position,
+					     o.position + n - 1, o.retry};
 		break;
 	}
 	for (size_t i = 0; i < n; i++) {
