@@ -425,6 +425,7 @@ static void test_group(const char *uri)
 	g[5].data = big;
 	snprintf(g[6].stream, sizeof g[6].stream, "Nope-6");
 	g[7].n = 3;
+	g[1].type = g[7].type = "Fresh";	/* (a view the group makes) */
 	xacts = run_grouped(uri, g, GROUPED, "a group of mixed appends");
 	is_int(xacts, 2, "the first alone, the rest in one transaction (the retry stores nothing)");
 	for (int i = 0; i < GROUPED; i++)
@@ -445,6 +446,14 @@ static void test_group(const char *uri)
 	   "both see it at version %" PRIu64 ", one of them as the retry", v3 + 1);
 	is_int((long long)(g[7].out.last_position - g[7].out.first_position), 2,
 	   "the batch of three takes three positions");
+	es_read *rd;
+	es_view fresh = {0};
+	is_int(es_read_begin(s, &rd), 0, "a read view");
+	is_int(es_view_get(rd, ES_TYPE, "Fresh", 5, &fresh), 0, "type Fresh, made in the group");
+	is_int((long long)fresh.last_position, (long long)(g[7].out.last_position >
+	       g[1].out.first_position ? g[7].out.last_position : g[1].out.first_position),
+	       "at its newest event");
+	es_read_end(rd);
 	struct events e = {0};
 	is_int(log_walk(s, 1, &e), 0, "the log walks");
 	ok(gapless_positions(&e, 1), "positions gapless after the groups");
@@ -730,7 +739,7 @@ static void test_upgrade(const char *uri)
 	is_int(value_of(old, "SELECT version FROM esfs_schema"), 3, "a read-write open upgrades it "
 	       "to version 3");
 	is_int(value_of(old, "SELECT count(*) FROM pg_proc WHERE proname IN ('esfs_append', "
-			"'esfs_view')"), 1, "... with one esfs_append, for groups, and no esfs_view");
+			"'esfs_view')"), 2, "... with one esfs_append, for groups, and one esfs_view");
 	is_int(value_of(old, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND "
 			"conrelid = 'events'::regclass"), 0, "... without the foreign keys of events");
 	is_int(es_stream_create(s, NM("New-1")), 0, "a stream is made (esfs_now, new in 2)");

@@ -201,7 +201,7 @@ static void membership_row(struct audit *a, const PGresult *r, int i)
 	"WHERE bad_name OR bad_type_col OR bad_type OR bad_cat OR stray_cat " \
 	"ORDER BY global_position"
 
-/* ---- The views: each of a kind, with events. -------------------------- */
+/* ---- The views: each last_position its newest event's. ----------------- */
 
 static void view_row(struct audit *a, const PGresult *r, int i)
 {
@@ -211,13 +211,22 @@ static void view_row(struct audit *a, const PGresult *r, int i)
 	if (!kind)
 		problem(&a->out, "view %s: kind %s, neither 1 (a category) nor 2 (a type)", col(r, i, 1),
 			col(r, i, 0));
-	else
+	else if (PQgetisnull(r, i, 3))
 		problem(&a->out, "%s view %s has no events", kind, col(r, i, 1));
+	else if (strcmp(col(r, i, 2), col(r, i, 3)) != 0)
+		problem(&a->out, "%s view %s: its last position is %s, its newest event %s", kind,
+			col(r, i, 1), col(r, i, 2), col(r, i, 3));
+	else
+		problem(&a->out, "%s view %s: its time is not its newest event's", kind, col(r, i, 1));
 }
 
-#define VIEW_SCAN "SELECT v.kind, v.name FROM views v WHERE v.kind NOT IN (1, 2) OR " \
-	"(NOT EXISTS (SELECT 1 FROM events e WHERE e.type_view = v.id) AND " \
-	"NOT EXISTS (SELECT 1 FROM events e WHERE e.category_view = v.id)) ORDER BY v.id"
+#define VIEW_SCAN "WITH m AS (SELECT type_view AS id, max(global_position) AS last " \
+	"FROM events GROUP BY type_view UNION ALL SELECT category_view, max(global_position) " \
+	"FROM events WHERE category_view IS NOT NULL GROUP BY category_view) " \
+	"SELECT v.kind, v.name, v.last_position, m.last FROM views v " \
+	"LEFT JOIN m ON m.id = v.id LEFT JOIN events le ON le.global_position = m.last " \
+	"WHERE v.kind NOT IN (1, 2) OR m.last IS NULL OR m.last <> v.last_position OR " \
+	"le.created_us <> v.updated_us ORDER BY v.id"
 
 /* ---- Snapshots and checkpoints. ---------------------------------------- */
 

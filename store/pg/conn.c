@@ -316,11 +316,10 @@ static const char *const upgrade_sql[SCHEMA_VERSION + 1] = {
 	[2] = "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_stream_fkey, "
 	      "DROP CONSTRAINT IF EXISTS events_category_view_fkey, "
 	      "DROP CONSTRAINT IF EXISTS events_type_view_fkey",
-	/* (esfs_append takes a group's appends, and updates no view) */
+	/* (esfs_append takes a group's appends) */
 	[3] = "DROP FUNCTION IF EXISTS esfs_append(text, bigint, text, uuid[], boolean[], text[], "
 	      "text[], integer[], text[], text[], bigint), "
-	      "esfs_view(smallint, text, bigint, bigint); "
-	      "ALTER TABLE views DROP COLUMN last_position, DROP COLUMN updated_us",
+	      "esfs_view(smallint, text, bigint, bigint)",
 };
 
 static int exec_sql(PGconn *c, const char *what, const char *sql)

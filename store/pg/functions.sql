@@ -84,6 +84,14 @@ BEGIN
 	o_retry := true;
 END $$;
 
+-- Makes view (kind, name), at time us, with no event yet (esfs_append,
+-- under the head's lock, gives it its last position in the same
+-- transaction); its id.
+CREATE OR REPLACE FUNCTION esfs_view(p_kind smallint, p_name text, p_us bigint)
+RETURNS bigint LANGUAGE sql VOLATILE AS $$
+	INSERT INTO views VALUES (nextval('esfs_ids'), p_kind, p_name, 0, p_us) RETURNING id
+$$;
+
 -- The appends of a group commit (group.c), in one call, one row each in
 -- order, each as es_append (store.h) says: a retry by event ids first,
 -- then the expected version (-1: any). Per append: p_streams, p_expected,
@@ -92,9 +100,8 @@ END $$;
 -- an errno's name, o_why the reason), never raised, so that the other
 -- appends stand, and nothing of the failed one is written; 'AGAIN': it
 -- gives an id that an append before it in the group also gives, and is
--- the caller's to run alone, after. The head, the group's streams and its
--- views are each read once, and what is taken is written in one
--- statement, so that a group costs the server little more than one
+-- the caller's to run alone, after. The head is read once, the group's
+-- streams and views once, and what is taken is written in one statement, so that a group costs the server little more than one
 -- append. (Index scans and nested loops only: a plan that reads a whole
 -- table, as a generic plan may choose for a small one, would make an
 -- append cost more as the store grows; and jit off, which a disabled
@@ -114,7 +121,8 @@ DECLARE
 	vers bigint[];
 	vers0 bigint[];		-- (their versions before the group)
 	vkeys text[];		-- the group's views, '1:' || category, '2:' || type,
-	vids bigint[];		-- and their ids
+	vids bigint[];		-- their ids, and the last positions the group
+	vlast bigint[] := '{}';	-- gives them
 	stored integer[];	-- the events whose given id is stored already
 	seen uuid[] := '{}';	-- the ids of the appends taken so far
 	any_given boolean := true = ANY (p_given);
@@ -133,18 +141,22 @@ DECLARE
 	si integer;
 	n integer;
 	i integer;
-	cv bigint;
-	tv bigint;
+	ci integer;
+	ti integer;
 	created bigint;
 	stamp text;
+	notified text;		-- (pg_notify's void)
 BEGIN
 	SELECT * INTO h FROM esfs_head FOR UPDATE;
-	SELECT array_agg(s.name), array_agg(s.id), array_agg(s.version) INTO names, sids, vers
-		FROM (SELECT name, id, version FROM streams WHERE name = ANY (p_streams)
-		      FOR NO KEY UPDATE) s;
+	SELECT s.names, s.sids, s.vers, v.keys, v.ids INTO names, sids, vers, vkeys, vids
+		FROM (SELECT array_agg(name) AS names, array_agg(id) AS sids,
+			     array_agg(version) AS vers
+		      FROM (SELECT name, id, version FROM streams WHERE name = ANY (p_streams)
+			    FOR NO KEY UPDATE) l) s,
+		     (SELECT array_agg(kind || ':' || name) AS keys, array_agg(id) AS ids FROM views
+		      WHERE (kind = 1 AND name = ANY (p_category)) OR
+			    (kind = 2 AND name = ANY (p_types))) v;
 	vers0 := vers;
-	SELECT array_agg(v.kind || ':' || v.name), array_agg(v.id) INTO vkeys, vids FROM views v
-		WHERE (v.kind = 1 AND v.name = ANY (p_category)) OR (v.kind = 2 AND v.name = ANY (p_types));
 	IF any_given THEN
 		SELECT array_agg(g.ord) INTO stored
 			FROM unnest(p_ids, p_given) WITH ORDINALITY AS g(id, given, ord)
@@ -165,13 +177,13 @@ BEGIN
 		IF si IS NULL THEN
 			o_err := 'ENOENT';
 			o_why := format('no stream %s', p_streams[a]);
+		ELSIF any_given AND p_ids[v_off + 1 : v_off + n] && seen THEN
+			o_err := 'AGAIN';
 		ELSIF stored IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(stored) x
 						     WHERE x > v_off AND x <= v_off + n) THEN
 			SELECT * INTO o_err, o_why, o_first_version, o_first_position, o_retry
 				FROM esfs_stored(p_streams[a], sids[si], p_ids[v_off + 1 : v_off + n],
 						 p_given[v_off + 1 : v_off + n]);
-		ELSIF any_given AND p_ids[v_off + 1 : v_off + n] && seen THEN
-			o_err := 'AGAIN';
 		ELSIF p_expected[a] <> -1 AND p_expected[a] <> vers[si] THEN
 			o_err := 'EEXIST';
 			o_why := format('wrong expected version: stream %s, expected %s, actual %s',
@@ -193,30 +205,30 @@ BEGIN
 			END LOOP;
 		END IF;
 		IF o_err IS NULL AND NOT o_retry THEN	-- taken
-			cv := NULL;
+			ci := NULL;
 			IF p_category[v_off + 1] IS NOT NULL THEN
-				cv := vids[array_position(vkeys, '1:' || p_category[v_off + 1])];
-				IF cv IS NULL THEN
-					INSERT INTO views VALUES (nextval('esfs_ids'), 1, p_category[v_off + 1])
-						RETURNING id INTO cv;
+				ci := array_position(vkeys, '1:' || p_category[v_off + 1]);
+				IF ci IS NULL THEN
 					vkeys := vkeys || ('1:' || p_category[v_off + 1]);
-					vids := vids || cv;
+					vids := vids || esfs_view(1::smallint, p_category[v_off + 1], created);
+					ci := cardinality(vkeys);
 				END IF;
+				vlast[ci] := v_pos + n;
 			END IF;
 			FOR k IN 1 .. n LOOP
 				i := v_off + k;
 				e_pos[i] := v_pos + k;
 				e_ver[i] := vers[si] + k;
 				e_sid[i] := sids[si];
-				e_cv[i] := cv;
-				tv := vids[array_position(vkeys, '2:' || p_types[i])];
-				IF tv IS NULL THEN
-					INSERT INTO views VALUES (nextval('esfs_ids'), 2, p_types[i])
-						RETURNING id INTO tv;
+				e_cv[i] := vids[ci];
+				ti := array_position(vkeys, '2:' || p_types[i]);
+				IF ti IS NULL THEN
 					vkeys := vkeys || ('2:' || p_types[i]);
-					vids := vids || tv;
+					vids := vids || esfs_view(2::smallint, p_types[i], created);
+					ti := cardinality(vkeys);
 				END IF;
-				e_tv[i] := tv;
+				e_tv[i] := vids[ti];
+				vlast[ti] := v_pos + k;
 				e_before[i] := bytes;
 				bytes := bytes + octet_length(e_env[i]);
 			END LOOP;
@@ -231,6 +243,13 @@ BEGIN
 		v_off := v_off + n;
 		RETURN NEXT;
 	END LOOP;
+	IF v_off <> cardinality(p_ids) OR v_off <> cardinality(p_stream) OR
+	   v_off <> cardinality(p_category) OR v_off <> cardinality(p_given) OR
+	   v_off <> cardinality(p_types) OR v_off <> cardinality(p_prefix) OR
+	   v_off <> cardinality(p_schema) OR v_off <> cardinality(p_data) OR
+	   v_off <> cardinality(p_meta) THEN
+		RAISE 'esfs_append: % events counted, arrays of other lengths', v_off;
+	END IF;
 	IF v_pos = h.global_position THEN
 		RETURN;
 	END IF;
@@ -244,9 +263,15 @@ BEGIN
 		WHERE e.pos IS NOT NULL),
 	st AS (
 		UPDATE streams s SET version = u.v, updated_us = created
-		FROM unnest(sids, vers, vers0) AS u(id, v, v0) WHERE s.id = u.id AND u.v <> u.v0)
-	UPDATE esfs_head SET global_position = v_pos, log_bytes = bytes, created_us = created;
-	PERFORM pg_notify('esfs', '');
+		FROM unnest(sids, vers, vers0) AS u(id, v, v0) WHERE s.id = u.id AND u.v <> u.v0),
+	vw AS (
+		UPDATE views v SET last_position = u.last, updated_us = created
+		FROM unnest(vids, vlast) AS u(id, last) WHERE v.id = u.id AND u.last IS NOT NULL),
+	hd AS (
+		UPDATE esfs_head SET global_position = v_pos, log_bytes = bytes, created_us = created
+		RETURNING 1)
+	SELECT pg_notify('esfs', '') INTO notified FROM hd;	-- (no statement more)
+	RETURN;
 END $$;
 
 -- es_snapshot_put: the line as snapshots/S holds it, built here with the

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define GROUP_MAX 64	/* appends in one transaction, at most */
 
@@ -98,9 +99,11 @@ static PGresult *run_group(pg_store *s, struct pg_job **jobs, int n, int *state,
 	pg_put(s, c);
 	for (int k = 0; k < PG_APPEND_ARRAYS; k++)
 		free(joined[k]);
-	if (r && PQntuples(r) != n) {	/* (not esfs_append's answer: each alone) */
+	if (r && PQntuples(r) != n) {	/* not esfs_append's answer, but
+					 * committed: each settles by its ids */
 		PQclear(r);
-		return NULL;
+		r = NULL;
+		lost = 1;
 	}
 	for (int i = 0; i < n; i++)
 		state[i] = r ? (strcmp(PQgetvalue(r, i, 0), "AGAIN") ? DONE : ALONE) :
@@ -119,7 +122,35 @@ static int take(struct pg_group *g, struct pg_job **jobs)
 	}
 	if (!g->queue)
 		g->tail = NULL;
+	g->queued -= n;
+	g->last = n;
 	return n;
+}
+
+/* Before it takes the queue, a leader waits, up to GATHER_US, for as many
+ * appends as the last group had: writers whose appends the last group
+ * committed come back one by one, and the first of them would otherwise
+ * lead a group of itself and a few, and the rest another, each paying the
+ * server's fixed cost and its flush. A lone writer's groups are of one,
+ * and never wait; when writers go away, one group waits and the next
+ * expects fewer. */
+#define GATHER_US 500
+
+static void gather(struct pg_group *g)
+{
+	struct timespec until;
+
+	if (g->queued >= g->last)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += GATHER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (g->queued < g->last &&
+	       pthread_cond_timedwait(&g->arrived, &g->lock, &until) == 0)
+		;
 }
 
 int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, int *lost)
@@ -135,6 +166,8 @@ int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, i
 	else
 		g->queue = &job;
 	g->tail = &job;
+	g->queued++;
+	pthread_cond_signal(&g->arrived);
 	while (job.state == QUEUED) {
 		if (g->leading) {
 			pthread_cond_wait(&g->done, &g->lock);
@@ -142,8 +175,9 @@ int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, i
 		}
 		struct pg_job *jobs[GROUP_MAX];
 		int state[GROUP_MAX];
-		int k = take(g, jobs);
 		g->leading = 1;
+		gather(g);
+		int k = take(g, jobs);
 		pthread_mutex_unlock(&g->lock);
 		PGresult *r = run_group(s, jobs, k, state, &err);
 		pthread_mutex_lock(&g->lock);
@@ -172,8 +206,9 @@ int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, i
 	PGresult *r = pg_run_append(c, vals, &err);
 	*lost = !r && PQstatus(c) == CONNECTION_BAD;
 	pg_put(s, c);
-	if (r && PQntuples(r) != 1) {
+	if (r && PQntuples(r) != 1) {	/* (committed, perhaps: the ids tell) */
 		PQclear(r);
+		*lost = 1;
 		return fail(EIO, "PostgreSQL: esfs_append did not answer one row for one append");
 	}
 	if (r)
@@ -184,14 +219,21 @@ int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, i
 
 void pg_group_init(struct pg_group *g)
 {
+	pthread_condattr_t a;
+
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->done, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->arrived, &a);
+	pthread_condattr_destroy(&a);
 	g->queue = g->tail = NULL;
-	g->leading = 0;
+	g->queued = g->last = g->leading = 0;
 }
 
 void pg_group_destroy(struct pg_group *g)
 {
+	pthread_cond_destroy(&g->arrived);
 	pthread_cond_destroy(&g->done);
 	pthread_mutex_destroy(&g->lock);
 }

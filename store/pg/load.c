@@ -10,7 +10,7 @@
  *
  * An event is one statement, its INSERT: the streams and views a batch
  * touches are looked up (or made) once and kept here, in a small hash
- * table, and the streams' versions written once at its end,
+ * table, and their versions and last positions written once at its end,
  * all under the head's lock, so that nobody sees them in between. */
 #include "pg.h"
 #include "../json.h"
@@ -29,8 +29,8 @@ struct known {
 	int exists;		/* a stream: found or made (else there is none) */
 	int dirty;		/* its row is to be written at the end */
 	uint64_t id;
-	uint64_t at;		/* a stream's version */
-	int64_t us;		/* and its updated_us */
+	uint64_t at;		/* a stream's version; a view's last position */
+	int64_t us;		/* its updated_us */
 };
 
 #define KNOWN 4096	/* slots: a batch of restore's or migrate's 1,000
@@ -163,31 +163,36 @@ static int create_stream(struct load *l, const char *name, int64_t created,
 	return err;
 }
 
-/* View (kind, name): its id in *id; made when missing. */
-static int view_of(struct load *l, int kind, const char *name, uint64_t *id)
+/* View (kind, name) with its newest event at pos, made at us: its id in
+ * *id; made when missing. */
+static int view_of(struct load *l, int kind, const char *name, uint64_t pos, int64_t us,
+		   uint64_t *id)
 {
 	struct known *k = known(l, kind, name);
-	char kd[24];
+	char kd[24], p[24], u[24];
 	PGresult *r;
 	int err = 0;
 
 	if (!k)
 		return ENOMEM;
 	if (!k->id) {
-		const char *v[] = {NUM(kd, kind), name};
-		if (!(r = run(l, "WITH made AS (INSERT INTO views VALUES (nextval('esfs_ids'), "
-			      "$1::smallint, $2) ON CONFLICT (kind, name) DO NOTHING RETURNING id) "
-			      "SELECT id FROM made UNION ALL SELECT id FROM views WHERE "
-			      "kind = $1::smallint AND name = $2", 2, v, &err)))
+		const char *v[] = {NUM(kd, kind), name, NUM(p, pos), NUM(u, us)};
+		if (!(r = run(l, "INSERT INTO views VALUES (nextval('esfs_ids'), $1::smallint, $2, "
+			      "$3::bigint, $4::bigint) ON CONFLICT (kind, name) DO UPDATE SET "
+			      "last_position = EXCLUDED.last_position, updated_us = EXCLUDED.updated_us "
+			      "RETURNING id", 4, v, &err)))
 			return err;
 		k->id = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
 	}
+	k->at = pos;
+	k->us = us;
+	k->dirty = 1;
 	*id = k->id;
 	return 0;
 }
 
-/* Writes the versions of the streams the batch moved on. */
+/* Writes the versions and last positions the batch moved on. */
 static int write_known(struct load *l)
 {
 	char id[24], at[24], us[24];
@@ -198,7 +203,9 @@ static int write_known(struct load *l)
 		if (!k->name || !k->dirty)
 			continue;
 		const char *v[] = {NUM(id, k->id), NUM(at, k->at), NUM(us, k->us)};
-		PQclear(run(l, "UPDATE streams SET version = $2::bigint, updated_us = $3::bigint "
+		PQclear(run(l, k->kind ? "UPDATE views SET last_position = $2::bigint, "
+			    "updated_us = $3::bigint WHERE id = $1::bigint" :
+			    "UPDATE streams SET version = $2::bigint, updated_us = $3::bigint "
 			    "WHERE id = $1::bigint", 3, v, &err));
 	}
 	return err;
@@ -255,8 +262,8 @@ static int load_event(struct load *l, const es_import *it)
 	size_t len[] = {f.ev.data_len, f.ev.meta_len, f.len, clen};
 	const char *t[4];
 	if ((err = texts(l, clen ? 4 : 3, src, len, t)) ||
-	    (err = view_of(l, ES_TYPE, f.type, &type_view)) ||
-	    (clen && (err = view_of(l, ES_CATEGORY, t[3], &cat_view))))
+	    (err = view_of(l, ES_TYPE, f.type, f.position, f.created, &type_view)) ||
+	    (clen && (err = view_of(l, ES_CATEGORY, t[3], f.position, f.created, &cat_view))))
 		goto out;
 	snprintf(schema, sizeof schema, "%u", f.ev.schema_version);
 	const char *v[] = {NUM(pos, f.position), uuid, f.name, clen ? t[3] : NULL, f.type, schema,

@@ -27,7 +27,10 @@
 struct pg_group {
 	pthread_mutex_t lock;
 	pthread_cond_t done;		/* a group ended */
+	pthread_cond_t arrived;		/* an append queued */
 	struct pg_job *queue, *tail;	/* waiting, in order of arrival */
+	int queued;			/* how many */
+	int last;			/* appends in the last group */
 	int leading;			/* a group is being run */
 };
 

@@ -24,13 +24,7 @@
 #define SNAPSHOT_COLS "sn.stream, sn.version, sn.created_us, sn.line, " \
 	"st.id, st.version, st.created_us, st.updated_us, st.name"
 #define CHECKPOINT_COLS "id, position, updated_us, name"
-/* A view's rows: its last position and time are its newest event's
- * (schema.sql), the first entry of events_category or events_type. */
-#define VIEW_ROWS "SELECT v.id, v.kind, l.global_position, l.created_us, v.name FROM views v " \
-	"CROSS JOIN LATERAL (SELECT global_position, created_us FROM events " \
-	"WHERE v.kind = 1 AND category_view = v.id UNION ALL " \
-	"SELECT global_position, created_us FROM events WHERE v.kind = 2 AND type_view = v.id " \
-	"ORDER BY 1 DESC LIMIT 1) l "
+#define VIEW_COLS "id, kind, last_position, updated_us, name"
 
 static uint64_t u64(const PGresult *r, int row, int col)
 {
@@ -458,7 +452,8 @@ int pg_view_get(es_read *rd, int kind, const char *name, size_t len, es_view *ou
 	if (pg_name(name, len, n))
 		return fail(ENOENT, "no view of that name");
 	const char *v[] = {NUM(k, kind), n};
-	PGresult *r = get_row((pg_read *)rd, VIEW_ROWS "WHERE v.kind = $1::smallint AND v.name = $2", 2, v, &err, "no such view");
+	PGresult *r = get_row((pg_read *)rd, "SELECT " VIEW_COLS " FROM views WHERE "
+			      "kind = $1::smallint AND name = $2", 2, v, &err, "no such view");
 	if (!r)
 		return err == ENOENT ? fail(ENOENT, "no %s %.*s", kind == ES_CATEGORY ?
 					    "category" : "event type", (int)len, name) : err;
@@ -471,7 +466,7 @@ int pg_view_get_id(es_read *rd, uint64_t id, es_view *out)
 	char a[24];
 	int err = 0;
 	const char *v[] = {NUM(a, id)};
-	PGresult *r = get_row((pg_read *)rd, VIEW_ROWS "WHERE v.id = $1::bigint",
+	PGresult *r = get_row((pg_read *)rd, "SELECT " VIEW_COLS " FROM views WHERE id = $1::bigint",
 			      1, v, &err, "no view of that id");
 
 	if (!r)
@@ -508,8 +503,8 @@ int pg_views_walk(es_read *rd, int kind, uint64_t from, es_view_fn fn, void *arg
 	char k[24];
 	const char *p[] = {NUM(k, kind)};
 
-	return walk((pg_read *)rd, VIEW_ROWS "WHERE v.id >= $1::bigint AND "
-		    "v.kind = $3::smallint ORDER BY v.id LIMIT $2::bigint", from, 1, p, each_view,
+	return walk((pg_read *)rd, "SELECT " VIEW_COLS " FROM views WHERE id >= $1::bigint AND "
+		    "kind = $3::smallint ORDER BY id LIMIT $2::bigint", from, 1, p, each_view,
 		    (void *)fn, arg);
 }
 

@@ -27,14 +27,13 @@ CREATE TABLE streams (
 	updated_us bigint NOT NULL
 );
 
--- Categories (kind 1) and event types (kind 2) that have events. A
--- view's last position and time are its newest event's, found by the
--- indexes events_category and events_type (query.c), not kept here: an
--- append would update the row of each.
+-- Categories (kind 1) and event types (kind 2) that have events.
 CREATE TABLE views (
 	id bigint PRIMARY KEY,
 	kind smallint NOT NULL,
 	name text COLLATE "C" NOT NULL,
+	last_position bigint NOT NULL,
+	updated_us bigint NOT NULL,
 	UNIQUE (kind, name)
 );
 
