@@ -83,33 +83,28 @@ static void no_notice(void *arg, const char *message)
 	(void)message;
 }
 
-/* The failure of a result of pg_pipeline (NULL: none came). */
-static int pipeline_why(PGconn *c, const PGresult *r)
-{
-	return pg_why(EIO, PQstatus(c) == CONNECTION_BAD ? "connection lost" : "query failed",
-		      r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-}
-
-int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
+/* first then sql in one round trip: both results, or an errno with
+ * none. */
+static int pipeline(PGconn *c, const char *first, const char *sql, int n,
+		    const char *const *vals, PGresult **res)
 {
 	int got = 0, nulls = 0;
 
-	for (int i = 0; i < nq; i++)
-		res[i] = NULL;
+	res[0] = res[1] = NULL;
 	if (!PQenterPipelineMode(c)) {	/* then one after the other */
 		int err = 0;
-		for (int i = 0; i < nq && !err; i++)
-			res[i] = pg_run(c, q[i].sql, q[i].n, q[i].vals, &err);
-		for (int i = 0; err && i < nq; i++) {
-			PQclear(res[i]);
-			res[i] = NULL;
+		res[0] = checked(c, PQexec(c, first), &err);
+		if (!err)
+			res[1] = checked(c, PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 1), &err);
+		if (err) {
+			PQclear(res[0]);
+			res[0] = NULL;
 		}
 		return err;
 	}
-	for (int i = 0; i < nq; i++)
-		if (!PQsendQueryParams(c, q[i].sql, q[i].n, NULL, q[i].vals, NULL, NULL, 0))
-			return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
-	if (!PQpipelineSync(c))	/* (still in pipeline mode: pg_put closes it) */
+	if (!PQsendQueryParams(c, first, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 1) ||
+	    !PQpipelineSync(c))	/* (still in pipeline mode: pg_put closes it) */
 		return pg_why(EIO, "cannot send a query", PQerrorMessage(c));
 	/* Each query's result then a NULL, then the sync; a NULL twice in a
 	 * row means the connection failed. */
@@ -125,33 +120,32 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res)
 			PQclear(x);
 			break;
 		}
-		if (got < nq)
+		if (got < 2)
 			res[got++] = x;
 		else
 			PQclear(x);
 	}
 	PQexitPipelineMode(c);
-	for (int i = 0; i < nq; i++) {
-		ExecStatusType st = res[i] ? PQresultStatus(res[i]) : PGRES_FATAL_ERROR;
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			int err = pipeline_why(c, res[i]);
-			for (int k = 0; k < nq; k++) {
-				PQclear(res[k]);
-				res[k] = NULL;
-			}
-			return err;
-		}
+	int err = 0;
+	for (int i = 0; i < 2; i++)
+		if (!err && !checked(c, res[i], &err))
+			res[i] = NULL;
+	if (err) {
+		PQclear(res[0]);
+		PQclear(res[1]);
+		res[0] = res[1] = NULL;
 	}
-	return 0;
+	return err;
 }
 
-PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
-		       const char *const *vals, int *err)
+PGresult *pg_run_binary(PGconn *c, const char *first, const char *sql, int n,
+			const char *const *vals, int *err)
 {
-	struct pg_query q[2] = {{first, 0, NULL}, {sql, n, vals}};
 	PGresult *res[2];
 
-	if ((*err = pg_pipeline(c, q, 2, res)))
+	if (!first)
+		return checked(c, PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 1), err);
+	if ((*err = pipeline(c, first, sql, n, vals, res)))
 		return NULL;
 	PQclear(res[0]);
 	return res[1];

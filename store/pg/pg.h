@@ -92,19 +92,6 @@ PGresult *pg_run(PGconn *c, const char *sql, int n, const char *const *vals,
 #define PG_NAME 256
 int pg_name(const char *name, size_t len, char *buf);
 
-/* A statement and its n text parameters. */
-struct pg_query {
-	const char *sql;
-	int n;
-	const char *const *vals;
-};
-
-/* Runs the nq queries q in one round trip (libpq's pipeline mode), in
- * order, into res: 0 with every result there (the caller clears them),
- * or an errno as pg_run's with none, when any failed (a failure aborts
- * the rest of an explicit transaction among them). */
-int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
-
 /* The appends: a statement prepared on every connection of a store open
  * for writing (pg_get), a call of esfs_append (functions.sql) with
  * PG_APPEND_PARAMS text parameters: PG_APPEND_ARRAYS arrays, then the
@@ -121,10 +108,14 @@ int pg_pipeline(PGconn *c, const struct pg_query *q, int nq, PGresult **res);
 /* Runs the prepared append with its parameters vals, as pg_run. */
 PGresult *pg_run_append(PGconn *c, const char *const *vals, int *err);
 
-/* Runs first (no parameters), then sql, in one round trip (libpq's
- * pipeline mode): sql's result, or NULL as pg_run. */
-PGresult *pg_run_after(PGconn *c, const char *first, const char *sql, int n,
-		       const char *const *vals, int *err);
+/* As pg_run, but the result is in binary format: bigint as 8 bytes in
+ * network order, smallint as 2, uuid as its 16 bytes, text as its bytes
+ * (libpq ends every value with a NUL all the same), so that a row costs
+ * no parsing; and first, when not NULL, a statement with no parameters,
+ * is sent before sql in the same round trip (libpq's pipeline mode) and
+ * its result dropped. The read views' queries (query.c). */
+PGresult *pg_run_binary(PGconn *c, const char *first, const char *sql, int n,
+			const char *const *vals, int *err);
 
 /* An append's row of esfs_append's answer. */
 struct pg_outcome {

@@ -8,12 +8,12 @@
 #include "pg.h"
 #include "../json.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #define PAGE_FIRST 16
 #define PAGE_MAX 2048
@@ -26,9 +26,31 @@
 #define CHECKPOINT_COLS "id, position, updated_us, name"
 #define VIEW_COLS "id, kind, last_position, updated_us, name"
 
+/* The columns of a row (the results are binary, pg_run_binary): a bigint,
+ * a smallint, a uuid. A value of another length (NULL's is 0) reads as 0. */
 static uint64_t u64(const PGresult *r, int row, int col)
 {
-	return strtoull(PQgetvalue(r, row, col), NULL, 10);
+	uint64_t v = 0;
+
+	if (PQgetlength(r, row, col) == sizeof v)
+		memcpy(&v, PQgetvalue(r, row, col), sizeof v);
+	return be64toh(v);
+}
+
+static int i16(const PGresult *r, int row, int col)
+{
+	uint16_t v = 0;
+
+	if (PQgetlength(r, row, col) == sizeof v)
+		memcpy(&v, PQgetvalue(r, row, col), sizeof v);
+	return (int16_t)be16toh(v);
+}
+
+static void uuid(const PGresult *r, int row, int col, unsigned char *id)
+{
+	memset(id, 0, 16);
+	if (PQgetlength(r, row, col) == 16)
+		memcpy(id, PQgetvalue(r, row, col), 16);
 }
 
 static void row_event(const PGresult *r, int i, es_event *ev)
@@ -37,8 +59,7 @@ static void row_event(const PGresult *r, int i, es_event *ev)
 	ev->stream_id = u64(r, i, 1);
 	ev->version = u64(r, i, 2);
 	ev->created_us = (int64_t)u64(r, i, 3);
-	if (uuid_parse(PQgetvalue(r, i, 4), ev->id) != 0)
-		memset(ev->id, 0, 16);
+	uuid(r, i, 4, ev->id);
 	ev->json = PQgetvalue(r, i, 5);
 	ev->json_len = (size_t)PQgetlength(r, i, 5);
 }
@@ -75,7 +96,7 @@ static void row_checkpoint(const PGresult *r, int i, es_checkpoint *cp)
 static void row_view(const PGresult *r, int i, es_view *v)
 {
 	v->id = u64(r, i, 0);
-	v->kind = atoi(PQgetvalue(r, i, 1));
+	v->kind = i16(r, i, 1);
 	v->last_position = u64(r, i, 2);
 	v->updated_us = (int64_t)u64(r, i, 3);
 	v->name = PQgetvalue(r, i, 4);
@@ -85,7 +106,7 @@ static void row_view(const PGresult *r, int i, es_view *v)
 #define BEGIN_VIEW "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 /* The view's transaction begins with its first query, in the same round
- * trip (pg_run_after), and a view that asks nothing costs nothing. */
+ * trip (pg_run_binary), and a view that asks nothing costs nothing. */
 int pg_read_begin(es_store *st, es_read **out)
 {
 	pg_store *s = (pg_store *)st;
@@ -124,8 +145,7 @@ void pg_read_end(es_read *rd)
 static PGresult *query(pg_read *r, const char *sql, int n, const char *const *vals,
 		       int keep, int *err)
 {
-	PGresult *res = r->begun ? pg_run(r->c, sql, n, vals, err) :
-			pg_run_after(r->c, BEGIN_VIEW, sql, n, vals, err);
+	PGresult *res = pg_run_binary(r->c, r->begun ? NULL : BEGIN_VIEW, sql, n, vals, err);
 
 	/* A pooled connection that turns out gone before the view began
 	 * costs it nothing: once more, on a new one. */
@@ -133,7 +153,7 @@ static PGresult *query(pg_read *r, const char *sql, int n, const char *const *va
 		PQfinish(r->c);
 		r->c = NULL;
 		if (!(*err = pg_get(r->s, &r->c)))
-			res = pg_run_after(r->c, BEGIN_VIEW, sql, n, vals, err);
+			res = pg_run_binary(r->c, BEGIN_VIEW, sql, n, vals, err);
 	}
 
 	if (res)
@@ -378,8 +398,7 @@ static int each_stream_event(const PGresult *res, int i, void *fn, void *arg)
 	ev.position = u64(res, i, 1);
 	ev.stream_id = u64(res, i, 2);
 	ev.created_us = (int64_t)u64(res, i, 3);
-	if (uuid_parse(PQgetvalue(res, i, 4), ev.id) != 0)
-		memset(ev.id, 0, 16);
+	uuid(res, i, 4, ev.id);
 	ev.json = PQgetvalue(res, i, 5);
 	ev.json_len = (size_t)PQgetlength(res, i, 5);
 	return ((es_event_fn)fn)(arg, &ev);
