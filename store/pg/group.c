@@ -77,11 +77,14 @@ static PGresult *run_group(pg_store *s, struct pg_job **jobs, int n, int *state,
 	PGconn *c;
 	int lost = 0;
 
-	*err = 0;
 	for (int i = 0; i < n; i++)
 		state[i] = ALONE;
-	if (pg_get(s, &c))	/* no connection: each tries its own, for its reason */
+	if ((*err = pg_get(s, &c))) {	/* no connection: each tries its own,
+					 * for its reason; one has it */
+		if (n == 1)
+			state[0] = DONE;
 		return NULL;
+	}
 	if (n == 1) {	/* a group of one is its leader's own append, so
 			 * es_why is set in the right thread */
 		memcpy(vals, jobs[0]->vals, sizeof vals);
@@ -194,27 +197,22 @@ int pg_group_run(pg_store *s, const char *const *vals, struct pg_outcome *out, i
 	}
 	pthread_mutex_unlock(&g->lock);
 
+	if (job.state == ALONE) {	/* again, in a group of its own */
+		struct pg_job *self = &job;
+		PGresult *r = run_group(s, &self, 1, &job.state, &err);
+		if (job.state == DONE && r)
+			outcome_of(r, 0, out);
+		job.err = job.state == DONE && !r ? err : 0;
+		PQclear(r);
+	}
 	if (job.state == DONE)
 		return job.err;
 	if (job.state == LOST) {
 		*lost = 1;
-		return fail(EIO, "PostgreSQL: connection lost during a group commit");
+		return fail(EIO, "PostgreSQL: the outcome of the append is unknown (the connection "
+			    "was lost, or the answer was not esfs_append's)");
 	}
-	PGconn *c;	/* ALONE */
-	if ((err = pg_get(s, &c)))
-		return err;
-	PGresult *r = pg_run_append(c, vals, &err);
-	*lost = !r && PQstatus(c) == CONNECTION_BAD;
-	pg_put(s, c);
-	if (r && PQntuples(r) != 1) {	/* (committed, perhaps: the ids tell) */
-		PQclear(r);
-		*lost = 1;
-		return fail(EIO, "PostgreSQL: esfs_append did not answer one row for one append");
-	}
-	if (r)
-		outcome_of(r, 0, out);
-	PQclear(r);
-	return err;
+	return fail(EIO, "PostgreSQL: esfs_append answered AGAIN to an append alone");
 }
 
 void pg_group_init(struct pg_group *g)
