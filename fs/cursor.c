@@ -41,7 +41,7 @@ int cursor_fill(es_read *rd, struct log_cursor *c, uint64_t last, enum cursor_cu
 {
 	struct log_cursor was = *c;
 	struct fill f = {c, last, cut, buf, size, 0};
-	int err = size && c->next <= last ? es_log_walk(rd, c->next, fill_event, &f) : 0;
+	int err = size && c->next <= last ? es_log_walk(rd, c->next, size + c->sent, fill_event, &f) : 0;
 
 	if (err) {
 		*c = was;

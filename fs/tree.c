@@ -328,7 +328,7 @@ static int all_lookup(struct esfs *fs, es_read *rd, fuse_ino_t parent, const cha
 static int all_list(struct listing *l, es_read *rd, fuse_ino_t ino, off_t off)
 {
 	(void)ino;
-	return es_log_walk(rd, list_from(off), list_event, l);
+	return es_log_walk(rd, list_from(off), 0, list_event, l);
 }
 
 const struct node_ops all_ops = {

@@ -53,7 +53,7 @@ struct es_backend {
 	int (*checkpoint_get)(es_read *r, const char *name, size_t len,
 			      es_checkpoint *out);
 	int (*checkpoint_get_id)(es_read *r, uint64_t id, es_checkpoint *out);
-	int (*log_walk)(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+	int (*log_walk)(es_read *r, uint64_t from, size_t want, es_event_fn fn, void *arg);
 	int (*stream_walk)(es_read *r, uint64_t stream_id, uint64_t from,
 			   es_event_fn fn, void *arg);
 	int (*streams_walk)(es_read *r, uint64_t from, es_stream_fn fn, void *arg);

@@ -337,7 +337,7 @@ int local_snapshot_get(es_read *r, uint64_t stream_id, es_snapshot *out);
 int local_checkpoint_get(es_read *r, const char *name, size_t len,
 		      es_checkpoint *out);
 int local_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out);
-int local_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+int local_log_walk(es_read *r, uint64_t from, size_t want, es_event_fn fn, void *arg);
 int local_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,
 		   es_event_fn fn, void *arg);
 int local_streams_walk(es_read *r, uint64_t from, es_stream_fn fn, void *arg);

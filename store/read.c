@@ -240,10 +240,11 @@ static int log_step(es_read *r, const MDB_val *k, const MDB_val *v, void *p)
 	return stop_or(((es_event_fn)w->fn)(w->arg, &ev));
 }
 
-int local_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg)
+int local_log_walk(es_read *r, uint64_t from, size_t want, es_event_fn fn, void *arg)
 {
 	struct walk_ctx w = {(void *)fn, arg, 0};
 
+	(void)want;	/* (a cursor reads no more than it hands out) */
 	return walk(r, DB_EVENTS, &from, 8, log_step, &w);
 }
 

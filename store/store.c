@@ -154,9 +154,9 @@ int es_checkpoint_get_id(es_read *r, uint64_t id, es_checkpoint *out)
 	return BE(r)->checkpoint_get_id(r, id, out);
 }
 
-int es_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg)
+int es_log_walk(es_read *r, uint64_t from, size_t want, es_event_fn fn, void *arg)
 {
-	return BE(r)->log_walk(r, from, fn, arg);
+	return BE(r)->log_walk(r, from, want, fn, arg);
 }
 
 int es_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,

@@ -299,8 +299,12 @@ typedef int (*es_snapshot_fn)(void *arg, const es_snapshot *sn,
 			      const es_stream *st);
 typedef int (*es_checkpoint_fn)(void *arg, const es_checkpoint *cp);
 
-/* Events of the global log from position from. */
-int es_log_walk(es_read *r, uint64_t from, es_event_fn fn, void *arg);
+/* Events of the global log from position from. want: about how many
+ * bytes of their envelopes the caller means to take (a read of feed/, say),
+ * or 0 when it cannot tell; a hint only, by which a backend that reads in
+ * pages (PostgreSQL) reads that much at once. The callback still decides
+ * where the walk stops. */
+int es_log_walk(es_read *r, uint64_t from, size_t want, es_event_fn fn, void *arg);
 
 /* Events of a stream from version from. */
 int es_stream_walk(es_read *r, uint64_t stream_id, uint64_t from,

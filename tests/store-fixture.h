@@ -281,7 +281,7 @@ static inline void events_free(struct events *e)
 static inline int log_walk(es_store *s, uint64_t from, struct events *e)
 {
 	es_read *r = view(s);
-	int err = es_log_walk(r, from, collect_event, e);
+	int err = es_log_walk(r, from, 0, collect_event, e);
 
 	es_read_end(r);
 	return err;

@@ -368,7 +368,7 @@ static int map_reader(const char *dir)
 		return 2;
 	if (es_read_begin(r, &v) != 0)
 		return 3;
-	es_log_walk(v, 1, count_event, &n);
+	es_log_walk(v, 1, 0, count_event, &n);
 	es_read_end(v);
 	es_close(r);
 	return n == want ? 0 : 4;

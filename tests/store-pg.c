@@ -580,7 +580,7 @@ static void test_import(const char *uri)
 	is_int(es_checkpoint_put(src, NM("c1"), 3), 0, "a checkpoint");
 	is_int(verify_store(src, &p), 0, "verify: a store made by esfs has no problems");
 	r = view(src);
-	is_int(es_log_walk(r, 0, collect_line, &l), 0, "its log is read");
+	is_int(es_log_walk(r, 0, 0, collect_line, &l), 0, "its log is read");
 	is_int(es_snapshots_walk(r, 0, collect_snapshot, &snap), 0, "and its snapshot");
 	es_read_end(r);
 	if (l.n != 4 || !snap)
@@ -612,7 +612,7 @@ static void test_import(const char *uri)
 	is_int(es_import_batch(dst, items + 3, 4), 0, "then 2 events, a snapshot and a checkpoint");
 	fails(es_import_batch(dst, items + 1, 1), EINVAL, "importing event 1 again");
 	r = view(dst);
-	is_int(es_log_walk(r, 0, collect_line, &m), 0, "the imported log is read");
+	is_int(es_log_walk(r, 0, 0, collect_line, &m), 0, "the imported log is read");
 	es_snapshot sn;
 	es_view cat;
 	is_int(es_snapshot_get(r, id_of(dst, "Order-1"), &sn), 0, "the snapshot is there");
@@ -763,11 +763,73 @@ static void test_upgrade(const char *uri)
 	free(old);
 }
 
+/* ---- A log walk told how much its caller wants. ---------------------- *
+ * Its pages are sized by the hint (query.c), and it hands out the same
+ * events, in order, to where its callback stops it, as a walk without
+ * one: from the first, the middle and the last event, with hints smaller
+ * and larger than the whole log, and stopped early. */
+
+#define HINT_EVENTS 1200
+
+static void test_hinted_walk(const char *uri)
+{
+	char *db = new_db(uri, "hinted");
+	es_store *s = open_store(db, NULL);
+	es_event_in batch[100];
+	char *data[100];
+
+	is_int(es_stream_create(s, NM("Hint-1")), 0, "a stream for the hinted walks");
+	for (int k = 0; k < HINT_EVENTS / 100; k++) {
+		for (int i = 0; i < 100; i++) {
+			data[i] = json_with_string((size_t)(k * 100 + i) % 700);
+			batch[i] = mk("T", data[i], NULL);
+		}
+		if (es_append(s, "Hint-1", 6, ES_ANY, batch, 100, NULL))
+			bail_out("append: %s", es_why());
+		for (int i = 0; i < 100; i++)
+			free(data[i]);
+	}
+	struct events all = {0};
+	is_int(log_walk(s, 1, &all), 0, "the log walks without a hint");
+	is_int((long long)all.n, HINT_EVENTS, "over every event");
+
+	const struct {
+		uint64_t from;
+		size_t want, stop_after;
+	} c[] = {{1, 1u << 20, 0}, {1, 4096, 0}, {1, 1, 0}, {600, 100000, 0},
+		 {1, 1u << 20, 700}, {1, 5000, 90}, {HINT_EVENTS, 1u << 20, 0},
+		 {HINT_EVENTS + 1, 1u << 20, 0}};
+	for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+		struct events e = {.stop_after = c[k].stop_after};
+		es_read *r = view(s);
+		int err = es_log_walk(r, c[k].from, c[k].want, collect_event, &e);
+		es_read_end(r);
+		size_t left = HINT_EVENTS + 1 - c[k].from;
+		size_t n = c[k].stop_after && c[k].stop_after < left ? c[k].stop_after : left;
+		int same = e.n == n;
+		for (size_t i = 0; same && i < n; i++) {
+			const struct seen_event *a = &e.v[i], *b = &all.v[c[k].from - 1 + i];
+			same = a->position == b->position && a->version == b->version &&
+			       a->stream_id == b->stream_id && a->created_us == b->created_us &&
+			       !memcmp(a->id, b->id, 16) && a->json_len == b->json_len &&
+			       !memcmp(a->json, b->json, a->json_len);
+		}
+		ok(!err && same, "from %llu, wanting %zu bytes, stopped after %zu: %zu events, "
+		   "those of the walk without a hint (%zu)", (unsigned long long)c[k].from,
+		   c[k].want, c[k].stop_after, n, e.n);
+		events_free(&e);
+	}
+	events_free(&all);
+	es_close(s);
+	free(db);
+}
+
 int main(void)
 {
 	char *uri = start_cluster();
 
 	test_basics(uri);
+	test_hinted_walk(uri);
 	test_race(uri);
 	test_watch(uri);
 	test_lost(uri);

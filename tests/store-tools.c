@@ -89,7 +89,7 @@ static void test_admin(void)
 	   st.checkpoints == 1 && st.categories == 1 && st.types == 2,
 	   "stats: 3 streams, 5 events, head 5, 1 snapshot, 1 checkpoint, 1 category, 2 types");
 	ok(st.used_bytes > 0 && st.used_bytes <= st.map_bytes, "stats: used bytes within the map");
-	is_int(es_log_walk(r, 0, collect_line, &l), 0, "read the log");
+	is_int(es_log_walk(r, 0, 0, collect_line, &l), 0, "read the log");
 	es_read_end(r);
 	is_int(verify_store(s, &p), 0, "verify: a store made by esfs has no problems");
 
@@ -166,7 +166,7 @@ static void test_admin(void)
 	uint64_t order1_t = id_of(t, "Order-1");
 	r = view(t);
 	struct lines m = {0};
-	is_int(es_log_walk(r, 0, collect_line, &m), 0, "read the imported log");
+	is_int(es_log_walk(r, 0, 0, collect_line, &m), 0, "read the imported log");
 	int same = m.n == l.n;
 	for (size_t i = 0; same && i < l.n; i++)
 		same = m.len[i] == l.len[i] && memcmp(m.v[i], l.v[i], l.len[i]) == 0;

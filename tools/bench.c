@@ -2019,7 +2019,7 @@ static void w_read_feed(struct sysctx *c)
 				break;
 		} else if (c->sys == SYS_STORE) {
 			es_read *rd;
-			if (es_read_begin(c->st, &rd) || es_log_walk(rd, 0, count_walked, &got))
+			if (es_read_begin(c->st, &rd) || es_log_walk(rd, 0, 0, count_walked, &got))
 				msg(note, sizeof note, "ERROR: walk: %s", es_why());
 			else
 				es_read_end(rd);
@@ -2136,7 +2136,7 @@ static int store_list(struct sysctx *c, int stream, int longfmt, char *err, size
 	a.count = a.n = 0;
 	e = stream ? es_stream_get(rd, BIG_STREAM, strlen(BIG_STREAM), &st) : 0;
 	if (!e)
-		e = stream ? es_stream_walk(rd, st.id, 1, ls_entry, &a) : es_log_walk(rd, 1, ls_entry, &a);
+		e = stream ? es_stream_walk(rd, st.id, 1, ls_entry, &a) : es_log_walk(rd, 1, 0, ls_entry, &a);
 	if (e)
 		msg(err, errlen, "%s", es_why());
 	es_read_end(rd);

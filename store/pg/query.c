@@ -3,8 +3,9 @@
  * view sees one snapshot of the store. What a get hands out points into
  * a result kept until the view ends; a walk reads pages by key (16 rows,
  * then 4 times as many, to 2,048: a small read needs few rows, a long
- * one few queries) and frees each page once its
- * items have been handed out. */
+ * one few queries; or, for a log walk told how many bytes its caller
+ * wants, as many rows as those come to at the first page's sizes) and
+ * frees each page once its items have been handed out. */
 #include "pg.h"
 #include "../json.h"
 
@@ -17,7 +18,8 @@
 
 #define PAGE_FIRST 16
 #define PAGE_MAX 2048
-#define PAGE_GROWTH 4	/* a 128 KiB read of feed/ takes about 3 queries, not 5 */
+#define PAGE_GROWTH 4
+#define PAGE_WANTED_MAX 16384	/* rows, at most, of a page sized by a hint */
 
 #define EVENT_COLS "global_position, stream, version, created_us, event_id, envelope"
 #define STREAM_COLS "id, version, created_us, updated_us, name"
@@ -345,15 +347,30 @@ int pg_checkpoint_get_id(es_read *rd, uint64_t id, es_checkpoint *out)
 /* Hands out one row of a page; nonzero stops the walk. */
 typedef int (*row_fn)(const PGresult *res, int row, void *fn, void *arg);
 
+/* The next page's size: without a hint (want 0), or past it,
+ * PAGE_GROWTH times the last, to PAGE_MAX; with one, the rows that the
+ * bytes still wanted come to, at the size of the rows so far, and an
+ * eighth more, to PAGE_WANTED_MAX. */
+static uint64_t next_page(uint64_t page, size_t want, uint64_t rows, uint64_t bytes)
+{
+	if (want <= bytes || rows == 0) {
+		page *= PAGE_GROWTH;
+		return page > PAGE_MAX ? PAGE_MAX : page;
+	}
+	page = (want - bytes) / (bytes / rows + 1) * 9 / 8 + 1;
+	return page < PAGE_FIRST ? PAGE_FIRST : page > PAGE_WANTED_MAX ? PAGE_WANTED_MAX : page;
+}
+
 /* Walks the rows of sql, whose $1 is the key to start from and $2 the
  * page's size, and whose first column is the key (ascending); $3 … are
- * the params. */
-static int walk(pg_read *r, const char *sql, uint64_t from, int n, const char *const *params,
-		row_fn each, void *fn, void *arg)
+ * the params. want is es_log_walk's: the bytes of the last column (an
+ * event's envelope) that the caller means to take. */
+static int walk(pg_read *r, const char *sql, uint64_t from, size_t want, int n,
+		const char *const *params, row_fn each, void *fn, void *arg)
 {
 	char key[24], lim[24];
 	const char *v[4] = {key, lim, n > 0 ? params[0] : NULL, n > 1 ? params[1] : NULL};
-	uint64_t page = PAGE_FIRST;
+	uint64_t page = PAGE_FIRST, rows = 0, bytes = 0;
 	int err = 0;
 
 	for (;;) {
@@ -362,15 +379,17 @@ static int walk(pg_read *r, const char *sql, uint64_t from, int n, const char *c
 		PGresult *res = query(r, sql, 2 + n, v, 0, &err);
 		if (!res)
 			return err;
-		int rows = PQntuples(res), stop = 0;
-		for (int i = 0; i < rows && !stop; i++) {
+		int got = PQntuples(res), cols = PQnfields(res), stop = 0;
+		for (int i = 0; i < got && !stop; i++) {
 			from = u64(res, i, 0) + 1;
+			bytes += (uint64_t)PQgetlength(res, i, cols - 1);
+			rows++;
 			stop = each(res, i, fn, arg);
 		}
 		PQclear(res);
-		if (stop || (uint64_t)rows < page)
+		if (stop || (uint64_t)got < page)
 			return 0;
-		page = page * PAGE_GROWTH > PAGE_MAX ? PAGE_MAX : page * PAGE_GROWTH;
+		page = next_page(page, want, rows, bytes);
 	}
 }
 
@@ -382,10 +401,10 @@ static int each_event(const PGresult *res, int i, void *fn, void *arg)
 	return ((es_event_fn)fn)(arg, &ev);
 }
 
-int pg_log_walk(es_read *rd, uint64_t from, es_event_fn fn, void *arg)
+int pg_log_walk(es_read *rd, uint64_t from, size_t want, es_event_fn fn, void *arg)
 {
 	return walk((pg_read *)rd, "SELECT " EVENT_COLS " FROM events WHERE global_position >= "
-		    "$1::bigint ORDER BY global_position LIMIT $2::bigint", from, 0, NULL,
+		    "$1::bigint ORDER BY global_position LIMIT $2::bigint", from, want, 0, NULL,
 		    each_event, (void *)fn, arg);
 }
 
@@ -411,7 +430,7 @@ int pg_stream_walk(es_read *rd, uint64_t stream_id, uint64_t from, es_event_fn f
 
 	return walk((pg_read *)rd, "SELECT version, global_position, stream, created_us, event_id, "
 		    "envelope FROM events WHERE stream = $3::bigint AND version >= $1::bigint "
-		    "ORDER BY version LIMIT $2::bigint", from, 1, p, each_stream_event,
+		    "ORDER BY version LIMIT $2::bigint", from, 0, 1, p, each_stream_event,
 		    (void *)fn, arg);
 }
 
@@ -426,7 +445,7 @@ static int each_stream(const PGresult *res, int i, void *fn, void *arg)
 int pg_streams_walk(es_read *rd, uint64_t from, es_stream_fn fn, void *arg)
 {
 	return walk((pg_read *)rd, "SELECT " STREAM_COLS " FROM streams WHERE id >= $1::bigint "
-		    "ORDER BY id LIMIT $2::bigint", from, 0, NULL, each_stream, (void *)fn, arg);
+		    "ORDER BY id LIMIT $2::bigint", from, 0, 0, NULL, each_stream, (void *)fn, arg);
 }
 
 static int each_snapshot(const PGresult *res, int i, void *fn, void *arg)
@@ -443,7 +462,7 @@ int pg_snapshots_walk(es_read *rd, uint64_t from, es_snapshot_fn fn, void *arg)
 {
 	return walk((pg_read *)rd, "SELECT " SNAPSHOT_COLS " FROM snapshots sn JOIN streams st "
 		    "ON st.id = sn.stream WHERE sn.stream >= $1::bigint ORDER BY sn.stream "
-		    "LIMIT $2::bigint", from, 0, NULL, each_snapshot, (void *)fn, arg);
+		    "LIMIT $2::bigint", from, 0, 0, NULL, each_snapshot, (void *)fn, arg);
 }
 
 static int each_checkpoint(const PGresult *res, int i, void *fn, void *arg)
@@ -458,7 +477,7 @@ int pg_checkpoints_walk(es_read *rd, uint64_t from, es_checkpoint_fn fn, void *a
 {
 	return walk((pg_read *)rd, "SELECT " CHECKPOINT_COLS " FROM subscription_checkpoints "
 		    "WHERE id >= $1::bigint AND position IS NOT NULL ORDER BY id LIMIT $2::bigint",
-		    from, 0, NULL, each_checkpoint, (void *)fn, arg);
+		    from, 0, 0, NULL, each_checkpoint, (void *)fn, arg);
 }
 
 /* ---- Views. ---------------------------------------------------------- */
@@ -523,7 +542,7 @@ int pg_views_walk(es_read *rd, int kind, uint64_t from, es_view_fn fn, void *arg
 	const char *p[] = {NUM(k, kind)};
 
 	return walk((pg_read *)rd, "SELECT " VIEW_COLS " FROM views WHERE id >= $1::bigint AND "
-		    "kind = $3::smallint ORDER BY id LIMIT $2::bigint", from, 1, p, each_view,
+		    "kind = $3::smallint ORDER BY id LIMIT $2::bigint", from, 0, 1, p, each_view,
 		    (void *)fn, arg);
 }
 
@@ -542,7 +561,7 @@ int pg_view_walk(es_read *rd, uint64_t id, uint64_t from, es_event_fn fn, void *
 		    "global_position >= $1::bigint ORDER BY global_position LIMIT $2::bigint" :
 		    "SELECT " EVENT_COLS " FROM events WHERE type_view = $3::bigint AND "
 		    "global_position >= $1::bigint ORDER BY global_position LIMIT $2::bigint",
-		    from, 1, p, each_event, (void *)fn, arg);
+		    from, 0, 1, p, each_event, (void *)fn, arg);
 }
 
 int pg_stats_get(es_read *rd, es_stats *out)

@@ -169,7 +169,7 @@ static int copy(struct migrate *m)
 	}
 	progress_start("migrating", "events");
 	if (!(err = es_head(m->r, &m->head, &created)) &&
-	    !(err = es_log_walk(m->r, 1, on_event, m)) && !m->failed &&
+	    !(err = es_log_walk(m->r, 1, 0, on_event, m)) && !m->failed &&
 	    !(err = es_streams_walk(m->r, 0, on_stream, m)) && !m->failed &&
 	    !(err = es_snapshots_walk(m->r, 0, on_snapshot, m)) && !m->failed)
 		err = es_checkpoints_walk(m->r, 0, on_checkpoint, m);
