@@ -4,8 +4,9 @@
  * a result kept until the view ends; a walk reads pages by key (16 rows,
  * then 4 times as many, to 2,048: a small read needs few rows, a long
  * one few queries; or, for a log walk told how many bytes its caller
- * wants, as many rows as those come to at the first page's sizes) and
- * frees each page once its items have been handed out. */
+ * wants, as many rows as those come to at the sizes of the rows so far,
+ * up to 16 times those) and frees each page once its items have been
+ * handed out. */
 #include "pg.h"
 #include "../json.h"
 
@@ -19,7 +20,8 @@
 #define PAGE_FIRST 16
 #define PAGE_MAX 2048
 #define PAGE_GROWTH 4
-#define PAGE_WANTED_MAX 16384	/* rows, at most, of a page sized by a hint */
+#define PAGE_HINTED_GROWTH 16	/* a page sized by a hint: 16 rows, 256, 4,352 */
+#define PAGE_HINTED_MAX 16384
 
 #define EVENT_COLS "global_position, stream, version, created_us, event_id, envelope"
 #define STREAM_COLS "id, version, created_us, updated_us, name"
@@ -350,7 +352,9 @@ typedef int (*row_fn)(const PGresult *res, int row, void *fn, void *arg);
 /* The next page's size: without a hint (want 0), or past it,
  * PAGE_GROWTH times the last, to PAGE_MAX; with one, the rows that the
  * bytes still wanted come to, at the size of the rows so far, and an
- * eighth more, to PAGE_WANTED_MAX. */
+ * eighth more, but never more than PAGE_HINTED_GROWTH times the rows so
+ * far (the next rows may be far bigger than those: a page's bytes grow
+ * by that much at most), nor PAGE_HINTED_MAX. */
 static uint64_t next_page(uint64_t page, size_t want, uint64_t rows, uint64_t bytes)
 {
 	if (want <= bytes || rows == 0) {
@@ -358,7 +362,9 @@ static uint64_t next_page(uint64_t page, size_t want, uint64_t rows, uint64_t by
 		return page > PAGE_MAX ? PAGE_MAX : page;
 	}
 	page = (want - bytes) / (bytes / rows + 1) * 9 / 8 + 1;
-	return page < PAGE_FIRST ? PAGE_FIRST : page > PAGE_WANTED_MAX ? PAGE_WANTED_MAX : page;
+	if (page > rows * PAGE_HINTED_GROWTH)
+		page = rows * PAGE_HINTED_GROWTH;
+	return page < PAGE_FIRST ? PAGE_FIRST : page > PAGE_HINTED_MAX ? PAGE_HINTED_MAX : page;
 }
 
 /* Walks the rows of sql, whose $1 is the key to start from and $2 the
@@ -381,7 +387,13 @@ static int walk(pg_read *r, const char *sql, uint64_t from, size_t want, int n,
 			return err;
 		int got = PQntuples(res), cols = PQnfields(res), stop = 0;
 		for (int i = 0; i < got && !stop; i++) {
-			from = u64(res, i, 0) + 1;
+			uint64_t key = u64(res, i, 0);
+			if (key < from) {	/* (not a bigint key: it would never end) */
+				PQclear(res);
+				return fail(EIO, "PostgreSQL: a walk's key went back, from %" PRIu64
+					    " to %" PRIu64, from, key);
+			}
+			from = key + 1;
 			bytes += (uint64_t)PQgetlength(res, i, cols - 1);
 			rows++;
 			stop = each(res, i, fn, arg);
